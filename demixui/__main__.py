@@ -1,0 +1,3 @@
+from demixui.cli import entry_point
+
+entry_point()

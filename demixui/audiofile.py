@@ -1,0 +1,117 @@
+"""Reading and writing audio files with one channel policy, and atomic writes.
+
+Policy (the same for playback, `separate`, `evaluate` and training): audio is float32 `(nb_samples, 2)`;
+mono is duplicated to both channels; more than two channels are downmixed to stereo by averaging the odd-numbered
+channels into the left and the even-numbered into the right (1-based: 1,3,5.. -> L; 2,4,6.. -> R), which keeps a 5.1/
+quad file's left/right sides apart. NaN or infinite samples, empty or truncated files are errors, not silence.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from demixui.errors import AudioFileError
+
+# Formats we claim to read (what libsndfile >= 1.1 decodes); writing is always WAV.
+SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+
+
+def to_stereo(audio: np.ndarray) -> np.ndarray:
+    """`(nb_samples, nb_channels)` of any channel count -> float32 `(nb_samples, 2)` by the policy above."""
+    if audio.ndim != 2:
+        raise AudioFileError(f"expected audio of shape (nb_samples, nb_channels), got {audio.shape}")
+    nb_samples, nb_channels = audio.shape
+    if nb_channels == 0:
+        raise AudioFileError("audio has no channels")
+    if nb_channels == 1:
+        return np.repeat(audio.astype(np.float32, copy=False), 2, axis=1)
+    if nb_channels == 2:
+        return np.ascontiguousarray(audio, dtype=np.float32)
+    left = audio[:, 0::2].mean(axis=1)
+    right = audio[:, 1::2].mean(axis=1)
+    return np.stack([left, right], axis=1).astype(np.float32)
+
+
+def audio_info(path: str | Path) -> sf._SoundFileInfo:
+    """soundfile's info for `path`, or an AudioFileError with one clear line."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise AudioFileError(f"{path}: is a folder, not an audio file")
+    try:
+        info = sf.info(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioFileError(f"{path}: not a readable audio file ({_short(error)})") from None
+    if info.frames <= 0:
+        raise AudioFileError(f"{path}: the file holds no audio")
+    return info
+
+
+def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read a whole file as float32 `(nb_samples, 2)`; resample with soxr when `sample_rate` is given.
+
+    Returns `(audio, rate)` where `rate` is `sample_rate` if given, else the file's own rate.
+    """
+    path = Path(path)
+    info = audio_info(path)
+    try:
+        audio, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioFileError(f"{path}: could not decode ({_short(error)})") from None
+    if audio.shape[0] == 0:
+        raise AudioFileError(f"{path}: the file holds no audio")
+    if audio.shape[0] < info.frames * 0.99:
+        raise AudioFileError(f"{path}: truncated ({audio.shape[0]} of {info.frames} frames could be read)")
+    check_finite(audio, str(path))
+    audio = to_stereo(audio)
+    if sample_rate is not None and sample_rate != file_rate:
+        audio = resample(audio, file_rate, sample_rate)
+        file_rate = sample_rate
+    return audio, int(file_rate)
+
+
+def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """soxr high-quality resampling of `(nb_samples, nb_channels)` float32."""
+    import soxr
+
+    if from_rate <= 0 or to_rate <= 0:
+        raise AudioFileError(f"invalid sample rate {from_rate} -> {to_rate}")
+    if from_rate == to_rate:
+        return audio
+    return np.ascontiguousarray(soxr.resample(audio, from_rate, to_rate, quality="HQ"), dtype=np.float32)
+
+
+def check_finite(audio: np.ndarray, what: str) -> None:
+    if not np.isfinite(audio).all():
+        bad = int(np.count_nonzero(~np.isfinite(audio)))
+        raise AudioFileError(f"{what}: holds {bad} NaN or infinite samples")
+
+
+def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
+    """Write `(nb_samples, nb_channels)` to `path` via a temporary file in the same folder, then rename.
+
+    A crash or a full disk never leaves a half-written file under the final name.
+    """
+    path = Path(path)
+    if audio.ndim != 2:
+        raise ValueError(f"expected (nb_samples, nb_channels), got {audio.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".wav.part", dir=path.parent)
+    os.close(fd)
+    try:
+        sf.write(tmp_name, audio, sample_rate, subtype=subtype, format="WAV")
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def _short(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

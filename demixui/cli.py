@@ -1,0 +1,82 @@
+"""The `demixui` command: a thin argparse front. Each subcommand lives in `demixui/commands/<name>.py`.
+
+A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. It imports anything
+heavy (torch, Qt, onnxruntime) inside `run`, so `demixui --help` stays fast and the app never imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from demixui import __version__
+from demixui.errors import DemixError
+
+# name -> module; the order is the order `--help` lists them in.
+COMMANDS: dict[str, str] = {
+    "gui": "demixui.commands.gui",
+    "play": "demixui.commands.play",
+    "separate": "demixui.commands.separate",
+    "evaluate": "demixui.commands.evaluate",
+    "train": "demixui.commands.train",
+    "export": "demixui.commands.export",
+    "bench": "demixui.commands.bench",
+    "data": "demixui.commands.data",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="demixui",
+        description="Separate music into vocals, drums, bass and other while it plays. "
+        "With no command (or just a FILE) the desktop app opens.",
+    )
+    parser.add_argument("--version", action="version", version=f"demixui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command_parser = sub.add_parser(name, help=module.HELP, description=module.__doc__)
+        module.add_arguments(command_parser)
+        command_parser.set_defaults(run=module.run)
+    return parser
+
+
+def _with_default_command(argv: list[str]) -> list[str]:
+    """`demixui` and `demixui FILE` open the GUI; anything else is parsed as given."""
+    if not argv:
+        return ["gui"]
+    first = argv[0]
+    if first in COMMANDS or first.startswith("-"):
+        return argv
+    return ["gui", *argv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(_with_default_command(argv))
+    try:
+        return int(args.run(args) or 0)
+    except DemixError as error:
+        print(f"demixui: error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("demixui: interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # a file or device the OS refused: the message names it
+        print(f"demixui: error: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - last line of defence: one line, not a traceback
+        if os.environ.get("DEMIXUI_DEBUG"):
+            raise
+        print(
+            f"demixui: internal error: {type(error).__name__}: {error} (set DEMIXUI_DEBUG=1 for a traceback)",
+            file=sys.stderr,
+        )
+        return 70
+
+
+def entry_point() -> None:
+    sys.exit(main())

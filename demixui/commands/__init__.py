@@ -1,0 +1,1 @@
+"""One module per `demixui` subcommand: argument definitions and a `run(args) -> int`. Keep them thin."""

@@ -22,3 +22,18 @@ def require_executable(name: str) -> str:
     if path is None:
         missing_tool(f"{name} is not installed")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> str:
+    """A tiny untrained network of the shipped architecture (n_fft 2048, hop 512), exported by the real export
+    path (so validated against torch). Random weights with a fixed seed: its masks are arbitrary but valid."""
+    torch = pytest.importorskip("torch")
+    from demixui.model.export import export_model
+    from demixui.model.network import CONFIGS, Separator
+
+    torch.manual_seed(1234)
+    path = tmp_path_factory.mktemp("tiny_model") / "tiny.onnx"
+    export_model(Separator(CONFIGS["tiny"]), path, training_data="none (random weights)",
+                 model_version="tiny-test")
+    return str(path)

@@ -1,17 +1,83 @@
-"""`demixui separate`: not built yet (see the open issues)."""
+"""Separate audio files into four stems, offline, through the same streaming code the app plays with.
+
+Writes OUTDIR/<input name>/{vocals,drums,bass,other}.wav at the input's own sample rate and length (resampled
+to 44.1 kHz with soxr for the model and back). Channels: mono input is duplicated to stereo; more than two
+channels are downmixed to stereo (odd channels to the left, even to the right). Stems are 32-bit float WAV by
+default: a stem may exceed full scale where the mix does not, and float keeps it unclipped and the four stems
+summing exactly to the mix; --format pcm24 or pcm16 for tools that need integer WAV.
+
+Each stem folder appears complete or not at all (written to a hidden temporary folder, then renamed). An
+existing output folder is refused unless --overwrite. With several inputs, a bad one (unreadable, empty,
+truncated, NaN or infinite samples) is reported on its own line and the others are still separated; the exit
+status is then 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
 from demixui.errors import DemixError
 
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 HELP = "separate audio files into stem WAV files (offline, same code as playback)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", type=Path,
+                        help="audio files (WAV, FLAC, OGG, MP3, ...)")
+    parser.add_argument("-o", "--out", required=True, type=Path, metavar="OUTDIR",
+                        help="folder that receives one subfolder of stems per input")
+    parser.add_argument("--model", type=Path, default=None, metavar="PATH",
+                        help="ONNX model file (default: the bundled model)")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output folders")
+    parser.add_argument("--format", dest="output_format", choices=("float", "pcm24", "pcm16"),
+                        default="float",
+                        help="WAV sample format of the stems (default: float, 32-bit)")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, metavar="N",
+                        help="onnxruntime threads (default: all %(default)s cores)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise DemixError("'separate' is not built yet")
+    from tqdm import tqdm
+
+    from demixui.model.offline import check_output_dir, output_dir_for, separate_file
+    from demixui.model.runtime import load_model
+
+    model = load_model(args.model, intra_op_threads=max(1, args.threads))
+    failures = 0
+    seen: dict[Path, Path] = {}
+    for input_path in args.inputs:
+        target = output_dir_for(input_path, args.out)
+        try:
+            if target in seen:
+                raise DemixError(f"{input_path}: same output folder {target} as {seen[target]}; rename one")
+            seen[target] = input_path
+            check_output_dir(input_path, target, args.overwrite)  # before the work, not only after it
+            with tqdm(total=1, unit="s", unit_scale=True, desc=input_path.name, leave=False,
+                      disable=args.no_progress or None, file=sys.stderr,
+                      bar_format=BAR_FORMAT,
+                      ) as bar:
+                rate = model.info.sample_rate
+
+                def on_progress(done: int, total: int, bar=bar, rate=rate) -> None:
+                    bar.total = total / rate
+                    bar.n = done / rate
+                    bar.refresh()
+
+                result = separate_file(model, input_path, args.out, overwrite=args.overwrite,
+                                       output_format=args.output_format, progress=on_progress)
+        except DemixError as error:
+            failures += 1
+            print(f"demixui: error: {error}", file=sys.stderr)
+            continue
+        print(f"{input_path} -> {result.output_dir}/ ({result.audio_seconds:.1f} s of audio in "
+              f"{result.work_seconds:.1f} s, {result.speed:.1f}x real time)")
+    if failures:
+        print(f"demixui: error: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)
+        return 1
+    return 0

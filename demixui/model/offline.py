@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,29 +38,51 @@ def separate_array(
     """
     nb_samples, nb_channels = mix.shape
     stream = model.new_stream(max_frames=block_frames)
-    latency, hop, nb_stems = stream.latency_samples, stream.hop, len(stream.stems)
-    out = np.zeros((nb_samples, nb_stems, nb_channels), dtype=np.float32)
-    block = block_frames * hop
-    total = nb_samples + latency + hop
+    out = np.zeros((nb_samples, len(stream.stems), nb_channels), dtype=np.float32)
+    run_aligned(stream.process, [mix], out, stream.latency_samples, block_frames * stream.hop, progress)
+    return out
+
+
+def run_aligned(
+    process: Callable[..., np.ndarray],
+    sources: Sequence[np.ndarray],
+    out: np.ndarray,
+    latency: int,
+    block: int,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Stream `sources` (each `(nb_samples, c_i)`) through `process(*chunks)` in blocks of `block` samples,
+    then `latency + block` zeros, writing the output delayed back by `latency` into `out[:nb_samples]`.
+
+    `process` is a causal stream with a delay of exactly `latency` samples that returns a multiple of its hop
+    (<= block) samples per call; `out` is `(nb_samples, ...)`.
+    """
+    nb_samples = out.shape[0]
+    assert all(source.shape[0] == nb_samples for source in sources), [s.shape for s in sources]
+    total = nb_samples + latency + block  # the stream holds back less than a hop beyond its latency
     produced = 0  # stream output samples so far; output sample p is aligned input sample p - latency
     for start in range(0, total, block):
         stop = min(start + block, total)
-        if stop <= nb_samples:
-            chunk = mix[start:stop]
-        else:  # the zero tail (part of this block may still be signal)
-            chunk = np.zeros((stop - start, nb_channels), dtype=np.float32)
-            if start < nb_samples:
-                chunk[:nb_samples - start] = mix[start:]
-        stems = stream.process(np.ascontiguousarray(chunk, dtype=np.float32))
-        first, last = produced - latency, produced - latency + stems.shape[0]  # aligned sample range
-        lo, hi = max(first, 0), min(last, nb_samples)
+        chunks = []
+        for source in sources:
+            if stop <= nb_samples:
+                chunk = source[start:stop]
+            else:  # the zero tail (the start of this block may still be signal)
+                chunk = np.zeros((stop - start, source.shape[1]), dtype=np.float32)
+                if start < nb_samples:
+                    chunk[:nb_samples - start] = source[start:]
+            chunks.append(np.ascontiguousarray(chunk, dtype=np.float32))
+        result = process(*chunks)
+        first = produced - latency  # aligned index of result[0]
+        lo, hi = max(first, 0), min(first + result.shape[0], nb_samples)
         if hi > lo:
-            out[lo:hi] = stems[lo - first:hi - first]
-        produced += stems.shape[0]
-        if progress is not None:
-            progress(min(stop, nb_samples) - min(start, nb_samples))
+            out[lo:hi] = result[lo - first:hi - first]
+        produced += result.shape[0]
+        if progress is not None and start < nb_samples:
+            progress(min(stop, nb_samples) - start)
+        if produced - latency >= nb_samples:
+            break
     assert produced - latency >= nb_samples, (produced, latency, nb_samples)
-    return out
 
 
 @dataclass

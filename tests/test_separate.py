@@ -1,0 +1,140 @@
+"""`demixui separate`: stem files at the input's rate and length, atomic folders, one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from demixui.cli import main
+
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+def write_music(path, nb_samples: int, rate: int = 44100, channels: int = 2, seed: int = 0, subtype="FLOAT",
+                noise: float = 0.05):
+    rng = np.random.default_rng(seed)
+    t = np.arange(nb_samples) / rate
+    mono = 0.3 * np.sin(2 * np.pi * 330 * t) + noise * rng.standard_normal(nb_samples)
+    audio = np.stack([mono * (0.5 + 0.5 * c) for c in range(channels)], axis=1).astype(np.float32)
+    sf.write(str(path), audio, rate, subtype=subtype)
+    return audio
+
+
+def read_stems(folder) -> tuple[np.ndarray, int]:
+    """`(nb_stems, nb_samples, nb_channels)` and the rate of `folder/<stem>.wav`."""
+    stems, rates = [], set()
+    for stem in STEMS:
+        audio, rate = sf.read(str(folder / f"{stem}.wav"), dtype="float32", always_2d=True)
+        stems.append(audio)
+        rates.add(rate)
+    assert len(rates) == 1, rates
+    return np.stack(stems), rates.pop()
+
+
+def separate(*args) -> int:
+    return main(["separate", "--no-progress", *map(str, args)])
+
+
+def test_stems_have_the_input_rate_and_length_and_sum_to_it(tiny_model_path, tmp_path, capsys):
+    audio = write_music(tmp_path / "song.wav", 30011)
+    assert separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path) == 0
+    stems, rate = read_stems(tmp_path / "out" / "song")
+    assert rate == 44100 and stems.shape == (4, 30011, 2)
+    assert sf.info(str(tmp_path / "out" / "song" / "vocals.wav")).subtype == "FLOAT"
+    np.testing.assert_allclose(stems.sum(axis=0), audio, rtol=0, atol=1e-5)  # masks sum to one
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song"]  # no temporary folder left
+    assert "x real time" in capsys.readouterr().out
+
+
+def test_other_rate_and_mono_come_back_at_their_own_rate_as_stereo(tiny_model_path, tmp_path):
+    mono = write_music(tmp_path / "mono48k.flac", 48000, rate=48000, channels=1, subtype="PCM_24",
+                       noise=0.0)  # white noise above 22 kHz would not survive 44.1 kHz
+    assert separate(tmp_path / "mono48k.flac", "-o", tmp_path / "out", "--model", tiny_model_path,
+                    "--format", "pcm24") == 0
+    stems, rate = read_stems(tmp_path / "out" / "mono48k")
+    assert rate == 48000 and stems.shape == (4, 48000, 2)
+    assert sf.info(str(tmp_path / "out" / "mono48k" / "bass.wav")).subtype == "PCM_24"
+    # Mono is duplicated; soxr there and back is transparent in the passband (edges excluded).
+    total = stems.sum(axis=0)
+    np.testing.assert_allclose(total[:, 0], total[:, 1], atol=1e-4)
+    middle = slice(2000, -2000)
+    error = total[middle, 0] - mono[middle, 0]
+    assert 10 * np.log10(np.sum(mono[middle, 0] ** 2) / np.sum(error ** 2)) > 40
+
+
+def test_existing_output_folder_is_refused_unless_overwrite(tiny_model_path, tmp_path, capsys):
+    write_music(tmp_path / "song.wav", 8000)
+    target = tmp_path / "out" / "song"
+    target.mkdir(parents=True)
+    (target / "keep.txt").write_text("mine")
+    assert separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path) == 1
+    err = capsys.readouterr().err
+    assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
+    assert (target / "keep.txt").read_text() == "mine"
+    code = separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path, "--overwrite")
+    assert code == 0
+    assert sorted(p.name for p in target.iterdir()) == sorted(f"{s}.wav" for s in STEMS)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song"]
+
+
+def test_bad_inputs_are_reported_and_the_good_ones_still_separated(tiny_model_path, tmp_path, capsys):
+    write_music(tmp_path / "good.wav", 8000)
+    nan = np.zeros((4000, 2), np.float32)
+    nan[100, 1] = np.nan
+    sf.write(str(tmp_path / "nan.wav"), nan, 44100, subtype="FLOAT")
+    inf = np.zeros((4000, 2), np.float32)
+    inf[5] = np.inf
+    sf.write(str(tmp_path / "inf.wav"), inf, 44100, subtype="FLOAT")
+    (tmp_path / "text.wav").write_text("not audio at all\n")
+    sf.write(str(tmp_path / "empty.wav"), np.zeros((0, 2), np.float32), 44100)
+    bad = ["nan.wav", "inf.wav", "text.wav", "empty.wav", "missing.wav"]
+    code = separate(*(tmp_path / name for name in ["good.wav", *bad]), "-o", tmp_path / "out",
+                    "--model", tiny_model_path)
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    for name in bad:
+        assert sum(name in line for line in err.splitlines()) == 1, (name, err)
+    assert f"{len(bad)} of {len(bad) + 1} inputs failed" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good"]  # nothing partial for bad ones
+
+
+def test_truncated_input_is_an_error(tiny_model_path, tmp_path, capsys):
+    # FLAC: its header states the length, so a cut file is detectable (libsndfile silently shortens a WAV).
+    write_music(tmp_path / "cut.flac", 44100, subtype="PCM_16")
+    data = (tmp_path / "cut.flac").read_bytes()
+    (tmp_path / "cut.flac").write_bytes(data[: len(data) // 2])
+    assert separate(tmp_path / "cut.flac", "-o", tmp_path / "out", "--model", tiny_model_path) == 1
+    err = capsys.readouterr().err
+    assert "cut.flac" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "cut").exists()
+
+
+def test_two_inputs_with_the_same_name_do_not_overwrite_each_other(tiny_model_path, tmp_path, capsys):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_music(tmp_path / "a" / "song.wav", 4000)
+    write_music(tmp_path / "b" / "song.wav", 4000, seed=1)
+    code = separate(tmp_path / "a" / "song.wav", tmp_path / "b" / "song.wav", "-o", tmp_path / "out",
+                    "--model", tiny_model_path)
+    assert code == 1
+    assert "same output folder" in capsys.readouterr().err
+    assert (tmp_path / "out" / "song" / "vocals.wav").exists()
+
+
+def test_bad_model_file_is_one_line_and_exit_1(tmp_path, capsys):
+    write_music(tmp_path / "song.wav", 4000)
+    (tmp_path / "model.onnx").write_bytes(b"\x00garbage")
+    assert separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tmp_path / "model.onnx") == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("demixui: error:") and "not a valid ONNX model file" in err and "\n" not in err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("flag", ["--help"])
+def test_help_states_the_channel_policy(flag, capsys):
+    with pytest.raises(SystemExit):
+        main(["separate", flag])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "mono input is duplicated" in text and "downmixed" in text and "--overwrite" in text

@@ -1,0 +1,187 @@
+"""The analysis thread (not real-time): what was played -> spectrogram columns, levels, and the recording.
+
+It drains the monitor ring the audio callback writes (output, dry input and the stems before gains, exactly
+what was played, sample for sample), so everything here lines up with what is heard (up to the device's
+output latency). Spectrogram: mono (L+R)/2, Hann frames of `SPEC_FFT` samples every `SPEC_HOP` samples,
+mean power in `NB_BANDS` log-spaced bands from 30 Hz to 20 kHz, in dB where a full-scale sine centred on an
+FFT bin reads 0 dB, floored at `DB_FLOOR`. Column k covers the played samples
+`[k*SPEC_HOP, k*SPEC_HOP + SPEC_FFT)`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from demixui.errors import AudioFileError
+
+SPEC_FFT = 2048
+SPEC_HOP = 1024
+NB_BANDS = 128
+DB_FLOOR = -120.0
+COLUMNS = 4096  # history per source (~95 s)
+LEVEL_WINDOW = 2048  # samples (~46 ms) over which levels are measured
+
+
+def band_matrix(sample_rate: int, n_fft: int = SPEC_FFT, nb_bands: int = NB_BANDS) -> np.ndarray:
+    """`(nb_bins, nb_bands)` weights averaging FFT-bin power into log-spaced bands (each >= one bin)."""
+    nb_bins = n_fft // 2 + 1
+    edges = np.geomspace(30.0, min(20000.0, sample_rate / 2), nb_bands + 1) * n_fft / sample_rate
+    weights = np.zeros((nb_bins, nb_bands), np.float32)
+    for b in range(nb_bands):
+        lo, hi = edges[b], edges[b + 1]
+        centre = (lo + hi) / 2
+        lo, hi = min(lo, centre - 0.5), max(hi, centre + 0.5)  # at least one bin wide
+        for k in range(int(math.floor(lo + 0.5)), min(nb_bins, int(math.ceil(hi + 0.5)))):
+            overlap = min(hi, k + 0.5) - max(lo, k - 0.5)
+            if overlap > 0:
+                weights[k, b] = overlap
+        weights[:, b] /= weights[:, b].sum()
+    return weights
+
+
+def db(power: np.ndarray) -> np.ndarray:
+    return np.maximum(10.0 * np.log10(np.maximum(power, 1e-30)), DB_FLOOR).astype(np.float32)
+
+
+class Recorder:
+    """A WAV being written (32-bit float, so nothing clips or rounds) under a temporary name, renamed at the
+    end: an interrupted recording never leaves a half-written file under the final name."""
+
+    def __init__(self, path: str | Path, sample_rate: int):
+        self.path = Path(path)
+        if self.path.suffix.lower() != ".wav":
+            raise AudioFileError(f"{self.path}: recordings are WAV files; use a .wav name")
+        if self.path.is_dir():
+            raise AudioFileError(f"{self.path}: is a folder")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".wav.part", dir=self.path.parent)
+            os.close(fd)
+            self._tmp = tmp
+            self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",
+                                      format="WAV")
+        except OSError as error:
+            raise AudioFileError(f"{self.path}: cannot record there ({error.strerror or error})") from None
+        self._lock = threading.Lock()  # the analysis thread writes, the control thread finishes
+        self.frames = 0
+        self.stop_at: int | None = None  # monitor position to record up to (set by stop_recording)
+        self.done = threading.Event()
+
+    def write(self, frames: np.ndarray) -> None:
+        with self._lock:
+            if not self.done.is_set():
+                self._file.write(frames)
+                self.frames += frames.shape[0]
+
+    def finish(self) -> None:
+        with self._lock:
+            if self.done.is_set():
+                return
+            self._file.close()
+            os.replace(self._tmp, self.path)
+            self.done.set()
+
+
+class Analysis:
+    """Drains the monitor ring on its own thread; `spectrogram()` and `levels` are read by the UI/CLI."""
+
+    def __init__(self, engine, playback, stems: tuple[str, ...], sample_rate: int):
+        self._engine = engine
+        self._playback = playback
+        self.sources = ("output", "input", *stems)
+        self._bands = band_matrix(sample_rate)
+        self._window = np.hanning(SPEC_FFT + 1)[:-1].astype(np.float32)
+        self._ref_power = (SPEC_FFT / 4) ** 2  # |X| of a full-scale sine centred on a bin, Hann window
+        self._columns = np.full((len(self.sources), COLUMNS, NB_BANDS), DB_FLOOR, np.float32)
+        self.column_count = 0  # written by this thread after the column is in place
+        self._pending = np.zeros((0, len(self.sources)), np.float32)
+        self._recent = np.zeros((LEVEL_WINDOW, 12), np.float32)
+        nb_stems = len(stems)
+        # Latest levels (dB), replaced whole: (stem_rms, stem_peak, output_peak).
+        self.levels = ((DB_FLOOR,) * nb_stems, (DB_FLOOR,) * nb_stems, (DB_FLOOR, DB_FLOOR))
+        self.recorder: Recorder | None = None  # set/cleared by the control thread
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demixui-analysis", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def spectrogram(self, source: str, since: int) -> tuple[np.ndarray, int]:
+        """New columns `(k, NB_BANDS)` float32 dB of `source` from column `since` on, and the next index."""
+        try:
+            index = self.sources.index(source)
+        except ValueError:
+            raise ValueError(f"unknown spectrogram source {source!r}; one of {self.sources}") from None
+        count = self.column_count
+        first = max(since, count - (COLUMNS - 64), 0)  # leave a margin the writer may be overwriting
+        if first >= count:
+            return np.zeros((0, NB_BANDS), np.float32), count
+        rows = np.arange(first, count) % COLUMNS
+        return self._columns[index, rows], count
+
+    def _run(self) -> None:
+        playback = self._playback
+        ring = playback.monitor
+        buf = np.zeros((8192, ring.nb_channels), np.float32)
+        position = 0
+        while not self._stop.is_set():
+            self._engine._watchdog()
+            recorder = self.recorder
+            available = ring.written - position
+            if available <= 0:
+                if recorder is not None and recorder.stop_at is not None and position >= recorder.stop_at:
+                    recorder.finish()
+                self._stop.wait(0.01)
+                continue
+            n = min(available, buf.shape[0])
+            chunk = buf[:n]
+            ring.read_into(position, chunk)
+            position += n
+            playback.monitor_read = position  # frees the ring space for the callback
+            if recorder is not None and not recorder.done.is_set():
+                stop_at = recorder.stop_at
+                keep = n if stop_at is None else max(0, min(n, stop_at - (position - n)))
+                if keep:
+                    recorder.write(chunk[:keep, 0:2])
+                if stop_at is not None and position >= stop_at:
+                    recorder.finish()
+            self._update_levels(chunk)
+            self._update_spectrogram(chunk)
+
+    def _update_levels(self, chunk: np.ndarray) -> None:
+        n = min(chunk.shape[0], LEVEL_WINDOW)
+        self._recent = np.roll(self._recent, -n, axis=0)
+        self._recent[-n:] = chunk[-n:]
+        stems = self._recent[:, 4:].reshape(LEVEL_WINDOW, -1, 2)
+        rms = db(np.mean(stems.astype(np.float64) ** 2, axis=(0, 2)))
+        peak = db(np.max(np.abs(stems), axis=(0, 2)).astype(np.float64) ** 2)
+        out_peak = db(np.max(np.abs(self._recent[:, 0:2]), axis=0).astype(np.float64) ** 2)
+        self.levels = (tuple(float(v) for v in rms), tuple(float(v) for v in peak),
+                       (float(out_peak[0]), float(out_peak[1])))
+
+    def _update_spectrogram(self, chunk: np.ndarray) -> None:
+        nb_stems = (chunk.shape[1] - 4) // 2
+        mono = np.empty((chunk.shape[0], 2 + nb_stems), np.float32)
+        mono[:, 0] = chunk[:, 0] + chunk[:, 1]
+        mono[:, 1] = chunk[:, 2] + chunk[:, 3]
+        mono[:, 2:] = chunk[:, 4::2] + chunk[:, 5::2]
+        mono *= 0.5
+        self._pending = np.concatenate([self._pending, mono])
+        while self._pending.shape[0] >= SPEC_FFT:
+            frame = self._pending[:SPEC_FFT].T * self._window  # (nb_sources, SPEC_FFT)
+            power = np.abs(np.fft.rfft(frame, axis=1)) ** 2 / self._ref_power
+            columns = db(power @ self._bands)
+            self._columns[:, self.column_count % COLUMNS] = columns
+            self.column_count += 1
+            self._pending = self._pending[SPEC_HOP:]

@@ -1,0 +1,249 @@
+"""Audio devices: PortAudio through sounddevice, and the null backend driving the same callback from a clock.
+
+Both call `callback(outdata (frames, 2) float32, frames, time_info, status)` like a sound card. The null
+backend has no device latency (0) and, for live input, hands the next input block to `input_callback` right
+after each output block (the input block is the audio captured while that output block played), so latency
+through it is deterministic. `realtime=True` paces blocks by the clock (and counts a device underflow when the
+thread is late by more than a block, as a card would run dry); `realtime=False` runs as fast as the engine can
+fill blocks: before each block it waits while `ready(frames)` is 0 (the block cannot yet be rendered without
+a fallback; the waiting is in this clock thread, never in the callback), renders at once when it is 1, and
+idles at the real-time pace when it is -1 (nothing is playing).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from demixui.errors import DeviceError
+
+
+class _Status:
+    """Stands in for sounddevice.CallbackFlags."""
+
+    def __init__(self):
+        self.output_underflow = False
+
+
+class NullOutput:
+    """A clock thread that calls the output callback every `blocksize` samples (or as fast as possible)."""
+
+    name = "null"
+    latency = 0.0  # seconds: the null device plays a block the moment the callback returns it
+
+    def __init__(self, callback, blocksize: int, sample_rate: int, realtime: bool = True, ready=None,
+                 input_callback=None, input_signal: np.ndarray | None = None, capture: bool = False,
+                 ready_timeout: float = 10.0):
+        self._callback = callback
+        self.blocksize = blocksize
+        self.sample_rate = sample_rate
+        self.realtime = realtime
+        self._ready = ready
+        self._input = (input_callback, input_signal)  # replaced whole by set_input()
+        self._fed_input = self._input
+        self._input_pos = 0
+        self.input_start_block: int | None = None  # output block that the first input block accompanied
+        self._ready_timeout = ready_timeout
+        self.capture = capture
+        self._captured: list[np.ndarray] = []
+        self.blocks = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="demixui-null-clock", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(2.0)
+
+    close = stop
+
+    def set_input(self, callback, signal: np.ndarray | None) -> None:
+        """Feed `signal` (then silence) to `callback` as live input from the next block (None: no input)."""
+        self._input = (callback, signal)
+
+    def adopt(self, old: NullOutput) -> None:
+        """Carry the capture and the input of the clock this one replaces (a block size change)."""
+        self._captured = old._captured
+        self.blocks = old.blocks
+        self._input = self._fed_input = old._input
+        self._input_pos = old._input_pos
+        self.input_start_block = old.input_start_block
+
+    def captured(self) -> np.ndarray:
+        """Everything played so far `(nb_samples, 2)` (when constructed with capture=True)."""
+        blocks = list(self._captured)
+        return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
+
+    def _run(self) -> None:
+        n = self.blocksize
+        out = np.zeros((n, 2), np.float32)
+        block_in = np.zeros((n, 2), np.float32)
+        status = _Status()
+        period = n / self.sample_rate
+        deadline = time.perf_counter()
+        while not self._stop.is_set():
+            status.output_underflow = False
+            if self.realtime:
+                deadline += period
+                now = time.perf_counter()
+                if now < deadline:
+                    self._stop.wait(deadline - now)
+                elif now > deadline + period:  # a card's buffer would have run dry: count it, then catch up
+                    status.output_underflow = True
+                    deadline = now
+            elif self._ready is not None:
+                waited = 0.0
+                state = self._ready(n)
+                while state == 0 and waited < self._ready_timeout and not self._stop.is_set():
+                    time.sleep(0.0005)
+                    waited += 0.0005
+                    state = self._ready(n)
+                if state < 0:  # nothing to play: idle at the real-time pace instead of spinning
+                    self._stop.wait(period)
+            if self._stop.is_set():
+                break
+            self._callback(out, n, None, status)
+            self.blocks += 1
+            if self.capture:
+                self._captured.append(out.copy())
+            callback, signal = current = self._input
+            if current is not self._fed_input:
+                self._fed_input, self._input_pos, self.input_start_block = current, 0, None
+            if callback is not None:
+                if self.input_start_block is None:
+                    self.input_start_block = self.blocks - 1
+                block_in[:] = 0.0
+                if signal is not None and self._input_pos < len(signal):
+                    part = signal[self._input_pos:self._input_pos + n]
+                    block_in[:len(part)] = part
+                self._input_pos += n
+                callback(block_in, n, None, status)
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def resolve_device(device, kind: str) -> tuple[int, str]:
+    """A PortAudio device (index, name or a unique part of 'name, host API') -> (index, 'name (host API)')."""
+    import sounddevice as sd
+
+    try:
+        info = sd.query_devices(device, kind)
+    except (ValueError, sd.PortAudioError) as error:
+        names = [f"{i}: {d['name']}" for i, d in enumerate(sd.query_devices())
+                 if d[f"max_{kind}_channels"] > 0]
+        listing = "; ".join(names) if names else "none"
+        raise DeviceError(f"no {kind} device {device!r} ({_first_line(error)}); "
+                          f"{kind} devices: {listing}") from None
+    hostapi = sd.query_hostapis(info["hostapi"])["name"]
+    return int(info["index"]), f"{info['name']} ({hostapi})"
+
+
+class PortAudioOutput:
+    """A sounddevice OutputStream: stereo float32 at the model rate with the given block size."""
+
+    def __init__(self, callback, blocksize: int, sample_rate: int, device=None):
+        import sounddevice as sd
+
+        self.index, self.name = resolve_device(device, "output")
+        try:
+            sd.check_output_settings(device=self.index, channels=2, dtype="float32", samplerate=sample_rate)
+        except sd.PortAudioError as error:
+            raise DeviceError(f"output device {self.name} refuses {sample_rate} Hz stereo "
+                              f"({_first_line(error)})") from None
+        try:
+            # Ask for about two blocks of device buffering: the block size is the user's latency choice.
+            self.stream = sd.OutputStream(samplerate=sample_rate, blocksize=blocksize, device=self.index,
+                                          channels=2, dtype="float32", callback=callback,
+                                          latency=2 * blocksize / sample_rate)
+        except sd.PortAudioError as error:
+            raise DeviceError(f"cannot open output device {self.name} ({_first_line(error)})") from None
+        self.blocksize = blocksize
+
+    @property
+    def latency(self) -> float:
+        return float(self.stream.latency)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.stream.active)
+
+    def start(self) -> None:
+        import sounddevice as sd
+
+        try:
+            self.stream.start()
+        except sd.PortAudioError as error:
+            raise DeviceError(f"cannot start output device {self.name} ({_first_line(error)})") from None
+
+    def stop(self) -> None:
+        try:
+            self.stream.abort(ignore_errors=True)
+        finally:
+            self.stream.close(ignore_errors=True)
+
+    close = stop
+
+
+class PortAudioInput:
+    """A sounddevice InputStream whose callback maps any channel count to stereo (the audio-file policy:
+    mono duplicated, odd channels -> left, even -> right) into preallocated buffers and hands it on."""
+
+    def __init__(self, write, blocksize: int, sample_rate: int, device=None):
+        import sounddevice as sd
+
+        self.index, self.name = resolve_device(device, "input")
+        channels = max(1, int(sd.query_devices(self.index)["max_input_channels"]))
+        try:
+            sd.check_input_settings(device=self.index, channels=channels, dtype="float32",
+                                    samplerate=sample_rate)
+            self._stereo = np.zeros((16384, 2), np.float32)
+            self._write = write
+            self.stream = sd.InputStream(samplerate=sample_rate, blocksize=blocksize, device=self.index,
+                                         channels=channels, dtype="float32", callback=self._callback,
+                                         latency=2 * blocksize / sample_rate)
+        except sd.PortAudioError as error:
+            raise DeviceError(f"input device {self.name} refuses {sample_rate} Hz "
+                              f"({_first_line(error)})") from None
+
+    @property
+    def latency(self) -> float:
+        return float(self.stream.latency)
+
+    def _callback(self, indata: np.ndarray, frames: int, time_info, status) -> None:
+        n = min(frames, self._stereo.shape[0])
+        stereo = self._stereo[:n]
+        channels = indata.shape[1]
+        if channels == 1:
+            stereo[:, 0] = indata[:n, 0]
+            stereo[:, 1] = indata[:n, 0]
+        elif channels == 2:
+            stereo[:] = indata[:n]
+        else:
+            np.mean(indata[:n, 0::2], axis=1, out=stereo[:, 0])
+            np.mean(indata[:n, 1::2], axis=1, out=stereo[:, 1])
+        self._write(stereo, n, time_info, status)
+
+    def start(self) -> None:
+        self.stream.start()
+
+    def stop(self) -> None:
+        try:
+            self.stream.abort(ignore_errors=True)
+        finally:
+            self.stream.close(ignore_errors=True)
+
+    close = stop

@@ -1,0 +1,425 @@
+"""The real-time engine: the control API the UI and `demixui play` share, wiring the threads together.
+
+    reader thread (file) / input callback (live) -> source ring -> inference worker -> stem ring
+    -> audio callback (gains, mute/solo, dry fallback) -> device; callback -> monitor ring -> analysis thread
+
+Control methods run on the caller's thread (UI or CLI) under one lock; they never touch the audio thread's
+state directly, they replace values it reads (a gain array, a session object, a bool) whole.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from demixui.engine.analysis import Analysis, Recorder
+from demixui.engine.backends import NullOutput, PortAudioInput, PortAudioOutput
+from demixui.engine.playback import Playback
+from demixui.engine.reader import FileReader, probe_file
+from demixui.engine.session import Session, SourceInfo
+from demixui.engine.snapshot import EngineSnapshot
+from demixui.engine.telemetry import build_snapshot
+from demixui.engine.worker import InferenceWorker
+from demixui.errors import DemixError, DeviceError, ModelFileError
+
+STEMS = ("vocals", "drums", "bass", "other")
+BACKENDS = ("portaudio", "null", "null-fast")
+MAX_GAIN_DB = 12.0
+
+
+def check_blocksize(frames: int) -> int:
+    if not isinstance(frames, int | np.integer) or frames < 64 or frames > 4096 or frames & (frames - 1):
+        raise DemixError(f"block size {frames} is not a power of two from 64 to 4096")
+    return int(frames)
+
+
+class Engine:
+    """Plays a file or live input through the separator with a live remix. See `snapshot.py` for telemetry.
+
+    `backend`: "portaudio" (a sound card), "null" (no device, paced by a clock) or "null-fast" (no device,
+    as fast as the model allows; tests and benchmarks). `capture=True` keeps everything the null backend
+    played (`captured()`). `model`: an already loaded `SeparatorModel` instead of `model_path`.
+    """
+
+    def __init__(self, model_path=None, backend: str = "portaudio", output_device=None, blocksize: int = 256,
+                 input_device=None, *, capture: bool = False, model=None):
+        from demixui.model.runtime import load_model
+
+        if backend not in BACKENDS:
+            raise DemixError(f"unknown audio backend {backend!r}; one of {', '.join(BACKENDS)}")
+        self.blocksize = check_blocksize(blocksize)
+        self.backend = backend
+        self._capture = capture
+        self._model = model if model is not None else load_model(model_path)
+        info = self._model.info
+        if tuple(info.stems) != STEMS:
+            raise ModelFileError(f"{model_path}: stems {list(info.stems)}, expected {list(STEMS)}")
+        self.stems: tuple[str, ...] = STEMS
+        self.sample_rate = int(info.sample_rate)
+        self.hop = int(info.hop)
+        self._latency = int(info.latency_samples)
+        self._lock = threading.RLock()
+        self._error_lock = threading.Lock()
+        self._error: str | None = None
+        self._error_count = 0
+        self._fatal = False
+        self._closed = False
+        # Values the audio thread reads; the control thread replaces them whole (see playback.py).
+        self._session: Session | None = None
+        self._retired: list[Session] = []  # old sessions are freed here, never in the callback
+        self._playing = False
+        self._loop = False
+        self._gains_db = [0.0] * len(STEMS)
+        self._muted = [False] * len(STEMS)
+        self._soloed = [False] * len(STEMS)
+        self._karaoke = False
+        self._karaoke_db = math.inf
+        self._gain_targets = np.ones(len(STEMS), np.float32)
+        self._pending_model = None
+        self._output_device = output_device
+        self._input_device = input_device
+        self._input = None
+        self._input_overflows = 0  # written by the input callback
+        self._last_callbacks = 0
+        self._last_watch = time.monotonic()
+        self.playback = Playback(self, len(STEMS), self.sample_rate)
+        self.analysis = Analysis(self, self.playback, STEMS, self.sample_rate)
+        self.worker = InferenceWorker(self, self._model)
+        self.reader = FileReader(self)
+        # The callback needs the GIL: make the other threads hand it over often, and keep the collector off
+        # the start-up objects (a full collection would otherwise walk them in whichever thread triggers it).
+        sys.setswitchinterval(0.001)
+        for part in (self.worker, self.reader, self.analysis):
+            part.start()
+        try:
+            self._output = self._open_output(output_device, self.blocksize)
+            self._output.start()
+        except BaseException:
+            self._stop_threads()
+            raise
+        gc.freeze()
+
+    # -- context manager -------------------------------------------------------------------------------------
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sources and transport -------------------------------------------------------------------------------
+    def open_file(self, path) -> None:
+        info = probe_file(path)
+        with self._lock:
+            self._stop_input()
+            self._playing = False
+            self._publish(Session(info, self._latency, loop=self._loop))
+
+    def open_live(self, input_device=None) -> None:
+        """Play an input device through the separator. On the null backends `input_device` may be a float32
+        `(nb_samples, 2)` array: the null input plays it (then silence)."""
+        with self._lock:
+            device = input_device if input_device is not None else self._input_device
+            self._stop_input()
+            info = SourceInfo(name="live input", live=True)
+            if isinstance(self._output, NullOutput):
+                signal = None if device is None else np.ascontiguousarray(device, dtype=np.float32)
+                session = Session(info, self._latency)
+                self._publish(session)
+                self._output.set_input(self._live_write, signal)
+            else:
+                self._input = PortAudioInput(self._live_write, self.blocksize, self.sample_rate, device)
+                info.name = f"live: {self._input.name}"
+                self._publish(Session(info, self._latency))
+                self._input.start()
+            self._playing = True
+
+    def play(self) -> None:
+        with self._lock:
+            session = self._session
+            if session is None:
+                return
+            if session.ended:
+                self._restart_at(0.0)
+            self._playing = True
+
+    def pause(self) -> None:
+        with self._lock:
+            self._playing = False
+
+    def stop(self) -> None:
+        with self._lock:
+            self._playing = False
+            if self._session is not None and not self._session.info.live:
+                self._restart_at(0.0)
+
+    def seek(self, seconds: float) -> None:
+        with self._lock:
+            session = self._session
+            if session is None or session.info.live:
+                return
+            if not math.isfinite(seconds):
+                raise DemixError(f"cannot seek to {seconds}")
+            self._restart_at(min(max(0.0, float(seconds)), session.info.duration_s))
+
+    def set_loop(self, on: bool) -> None:
+        with self._lock:
+            self._loop = bool(on)
+            if self._session is not None:
+                self._session.loop = self._loop
+
+    # -- the mix ---------------------------------------------------------------------------------------------
+    def set_gain_db(self, stem: str, gain_db: float) -> None:
+        gain_db = float(gain_db)
+        if math.isnan(gain_db) or gain_db > MAX_GAIN_DB:
+            raise DemixError(f"gain {gain_db} dB for {stem} is outside -inf..+{MAX_GAIN_DB:g} dB")
+        with self._lock:
+            self._gains_db[self._stem_index(stem)] = gain_db
+            self._publish_gains()
+
+    def set_mute(self, stem: str, on: bool) -> None:
+        with self._lock:
+            self._muted[self._stem_index(stem)] = bool(on)
+            self._publish_gains()
+
+    def set_solo(self, stem: str, on: bool) -> None:
+        with self._lock:
+            self._soloed[self._stem_index(stem)] = bool(on)
+            self._publish_gains()
+
+    def set_karaoke(self, on: bool, reduction_db: float = math.inf) -> None:
+        reduction_db = float(reduction_db)
+        if math.isnan(reduction_db) or reduction_db < 0:
+            raise DemixError(f"karaoke reduction must be a positive number of dB, got {reduction_db}")
+        with self._lock:
+            self._karaoke, self._karaoke_db = bool(on), reduction_db
+            self._publish_gains()
+
+    def reset_mix(self) -> None:
+        with self._lock:
+            n = len(STEMS)
+            self._gains_db, self._muted, self._soloed = [0.0] * n, [False] * n, [False] * n
+            self._karaoke, self._karaoke_db = False, math.inf
+            self._publish_gains()
+
+    def effective_gains(self) -> np.ndarray:
+        """The linear gain each stem is heading to: mute wins over solo; any solo silences the others."""
+        any_solo = any(self._soloed)
+        gains = np.zeros(len(STEMS), np.float32)
+        for i, stem in enumerate(STEMS):
+            if self._muted[i] or (any_solo and not self._soloed[i]):
+                continue
+            gain_db = self._gains_db[i]
+            if stem == "vocals" and self._karaoke:
+                gain_db -= self._karaoke_db
+            gains[i] = 0.0 if gain_db == -math.inf else 10.0 ** (gain_db / 20.0)
+        return gains
+
+    # -- devices, block size, model, recording ---------------------------------------------------------------
+    def set_output_device(self, device) -> None:
+        with self._lock:
+            self._reopen_output(device, self.blocksize)
+
+    def set_input_device(self, device) -> None:
+        with self._lock:
+            self._input_device = device
+            if self._input is not None:
+                self.open_live(device)
+
+    def set_blocksize(self, frames: int) -> None:
+        frames = check_blocksize(frames)
+        with self._lock:
+            if frames != self.blocksize:
+                self._reopen_output(self._output_device, frames)
+                if self._input is not None:
+                    self.blocksize = frames
+                    self.open_live(self._input_device)
+
+    def load_model(self, path) -> None:
+        from demixui.model.runtime import load_model
+
+        model = load_model(path)  # ModelFileError on a bad file: the old model keeps playing
+        if tuple(model.info.stems) != STEMS:
+            raise ModelFileError(f"{path}: stems {list(model.info.stems)}, expected {list(STEMS)}")
+        if int(model.info.sample_rate) != self.sample_rate:
+            raise ModelFileError(f"{path}: {model.info.sample_rate} Hz, not {self.sample_rate} Hz")
+        with self._lock:
+            self._model = model
+            self._pending_model = model
+            if int(model.info.latency_samples) != self._latency:
+                self._latency = int(model.info.latency_samples)
+                self.hop = int(model.info.hop)
+                session = self._session
+                if session is not None and not session.info.live:
+                    self._restart_at(session.position_s(self.sample_rate))
+                elif session is not None:
+                    self._publish(Session(session.info, self._latency))
+
+    def start_recording(self, path) -> None:
+        with self._lock:
+            self.stop_recording()
+            self.analysis.recorder = Recorder(path, self.sample_rate)
+
+    def stop_recording(self) -> Path | None:
+        """Finish the recording (everything played until now) and return its path."""
+        with self._lock:
+            recorder = self.analysis.recorder
+            if recorder is None:
+                return None
+            recorder.stop_at = self.playback.monitor.written
+            if not recorder.done.wait(2.0):
+                recorder.finish()  # the analysis thread is stuck; close what we have
+            self.analysis.recorder = None
+            return recorder.path
+
+    # -- telemetry -------------------------------------------------------------------------------------------
+    def snapshot(self) -> EngineSnapshot:
+        return build_snapshot(self)
+
+    def spectrogram(self, source: str, since: int) -> tuple[np.ndarray, int]:
+        return self.analysis.spectrogram(source, since)
+
+    def captured(self) -> np.ndarray:
+        """What the null backend played `(nb_samples, 2)` (Engine(..., capture=True))."""
+        if isinstance(self._output, NullOutput):
+            return self._output.captured()
+        return np.zeros((0, 2), np.float32)
+
+    @property
+    def output(self):
+        return self._output
+
+    # -- shutdown --------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop sound and join every thread (each join is bounded; all together well under a second)."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._playing = False
+            try:
+                self.stop_recording()
+            finally:
+                self._stop_input()
+                try:
+                    self._output.stop()
+                finally:
+                    self._stop_threads()
+                    self._retired.clear()
+            gc.unfreeze()
+
+    # -- internals -------------------------------------------------------------------------------------------
+    def _stem_index(self, stem: str) -> int:
+        try:
+            return STEMS.index(stem)
+        except ValueError:
+            raise DemixError(f"unknown stem {stem!r}; one of {', '.join(STEMS)}") from None
+
+    def _publish_gains(self) -> None:
+        self._gain_targets = self.effective_gains()  # a new array: the callback never sees a half-written one
+
+    def _publish(self, session: Session) -> None:
+        old = self._session
+        self._session = session
+        if old is not None:
+            self._retired = [*self._retired[-2:], old]
+
+    def _restart_at(self, seconds: float) -> None:
+        session = self._session
+        self._publish(Session(session.info, self._latency, start_s=seconds, loop=self._loop))
+
+    def _open_output(self, device, blocksize: int):
+        if self.backend == "portaudio":
+            return PortAudioOutput(self.playback.callback, blocksize, self.sample_rate, device)
+        if device not in (None, "null"):
+            raise DeviceError(f"no output device {device!r} on the null backend (it has one: 'null')")
+        return NullOutput(self.playback.callback, blocksize, self.sample_rate,
+                          realtime=self.backend == "null", ready=self._ready, capture=self._capture)
+
+    def _reopen_output(self, device, blocksize: int) -> None:
+        old = self._output
+        old.stop()
+        try:
+            new = self._open_output(device, blocksize)
+            new.start()
+        except DemixError:
+            old_again = self._open_output(self._output_device, self.blocksize)  # back to what worked
+            old_again.start()
+            self._output = old_again
+            raise
+        if isinstance(old, NullOutput) and isinstance(new, NullOutput):
+            new.adopt(old)
+        self._output, self._output_device, self.blocksize = new, device, blocksize
+
+    def _stop_input(self) -> None:
+        if self._input is not None:
+            self._input.stop()
+            self._input = None
+        if isinstance(getattr(self, "_output", None), NullOutput):
+            self._output.set_input(None, None)
+
+    def _stop_threads(self) -> None:
+        for part in (self.worker, self.reader, self.analysis):
+            part.stop(timeout=1.0)
+
+    def _live_write(self, block: np.ndarray, frames: int, time_info, status) -> None:
+        """Input callback (real-time): append the stereo block to the live session's source ring."""
+        session = self._session
+        if session is None or not session.info.live:
+            return
+        if session.source_space() < frames:
+            self._input_overflows += 1  # the output is not consuming (stalled): drop rather than overwrite
+            return
+        session.source.write(block[:frames])
+
+    def _live_prefill(self, frames: int) -> int:
+        """Input samples to collect before a live session starts playing: one output block plus a ramp (the
+        callback's look-ahead) plus two hops (one hop of model granularity, one of time to compute it)."""
+        return frames + self.playback.ramp + 2 * self.hop
+
+    def _ready(self, frames: int) -> int:
+        """For the null-fast clock: 1 if the next block can be rendered without a fallback, 0 if it should
+        wait for the worker (or for the analysis thread to drain the monitor), -1 if nothing is playing."""
+        playback = self.playback
+        if playback.monitor.written + frames - playback.monitor_read > playback.monitor.capacity:
+            return 0
+        session = self._session
+        if session is None or session.ended:
+            return -1
+        if not session.info.live and not self._playing:
+            return 1 if playback.transport > 0.0 else -1  # render the fade-out, then idle
+        if session.source_error is not None:
+            return 1
+        if session.info.live and not session.started and session.source.written < self._live_prefill(frames):
+            return 1  # the clock itself must feed more input first
+        return int(playback._stems_ready(session, frames))
+
+    def _report_error(self, message: str, fatal: bool = False) -> None:
+        with self._error_lock:
+            self._error = message
+            self._error_count += 1
+            self._fatal = self._fatal or fatal
+
+    def _watchdog(self) -> None:
+        """Called by the analysis thread: notice an output device that stopped (unplugged, server gone)."""
+        now = time.monotonic()
+        if now - self._last_watch < 0.5 or self._closed:
+            return
+        callbacks = self.playback.callbacks
+        # A sound card calls back all the time, playing or not (the null-fast clock may legitimately wait).
+        stalled = (self.backend == "portaudio" and callbacks == self._last_callbacks
+                   and now - self._last_watch < 5.0)
+        self._last_watch, self._last_callbacks = now, callbacks
+        output = getattr(self, "_output", None)
+        if output is None or self._fatal or self._lock.acquire(blocking=False) is False:
+            return
+        try:
+            if not self._closed and (not output.active or stalled):
+                self._report_error(f"output device {output.name} stopped", fatal=True)
+        finally:
+            self._lock.release()

@@ -1,0 +1,251 @@
+"""The audio callback: stems -> per-stem gains -> output, with the dry-mix fallback and smooth transitions.
+
+Real-time rules (DESIGN.md section 3): the callback fills the whole buffer in place, never waits, locks,
+allocates arrays, logs or touches Qt. Every buffer is preallocated here; the hot path uses slices and `out=`.
+It reads control values that the control thread replaces whole (a new gain array, a bool), so a read is never
+torn. It renders in chunks of at most `MAX_CHUNK` frames, so any device block size works.
+
+Per output sample p of the current session the callback plays
+    out[p] = x[p] * sum_s g_s[p] * stems_s[p] + (1 - x[p]) * dry[p]
+where g_s ramps linearly to its target over `ramp` samples whenever a gain, mute, solo or karaoke setting
+changes, and the wet weight x is 1 while the stem ring holds the next block plus a ramp's worth, else it
+ramps to 0 within the stems still held (the stem ring running short: an app underrun) and back to 1 when they
+return.
+Because dry[p] is the source sample p - L, the same sample the stems separate, the crossfade is aligned.
+A transport gain ramps in and out on play/pause and when a seek or open switches sessions (the old session is
+rendered for one ramp more and faded out), so no transport action clicks.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from demixui.engine.session import NB_STEM_CHANNELS, Session
+from demixui.engine.timeline import PositionalRing
+
+MAX_CHUNK = 4096
+RAMP_SECONDS = 0.005  # gains, crossfades, transport fades: 5 ms (220 samples at 44.1 kHz), no audible click
+PREFILL_TIMEOUT_SECONDS = 0.5  # start on the dry mix if the stems have not arrived by then
+NB_MONITOR_CHANNELS = 2 + 2 + NB_STEM_CHANNELS  # output, dry input, stems (before gains)
+MONITOR_CAPACITY = 1 << 17
+
+
+class Playback:
+    """The callback's state. `callback` is what sounddevice (or the null backend's clock thread) calls."""
+
+    def __init__(self, engine, nb_stems: int, sample_rate: int):
+        self._engine = engine
+        self.nb_stems = nb_stems
+        self.ramp = max(1, int(round(RAMP_SECONDS * sample_rate)))
+        self.prefill_timeout = int(PREFILL_TIMEOUT_SECONDS * sample_rate)
+        m = MAX_CHUNK
+        self._ar = np.arange(1, m + 1, dtype=np.float32)  # 1..m, for ramps
+        self._dry = np.zeros((m, 2), np.float32)
+        self._stems = np.zeros((m, nb_stems, 2), np.float32)
+        self._stems_flat = self._stems.reshape(m, nb_stems * 2)  # a view of the same memory
+        self._weighted = np.zeros((m, nb_stems, 2), np.float32)
+        self._wet = np.zeros((m, 2), np.float32)
+        self._diff = np.zeros((m, 2), np.float32)
+        self._xramp = np.zeros((m, 1), np.float32)
+        self._tramp = np.zeros((m, 1), np.float32)
+        self._gain_buf = np.zeros((m, nb_stems), np.float32)
+        self._steps = np.zeros((m, 1), np.float32)
+        self._fade = np.zeros((m, 2), np.float32)
+        self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
+        # Gain ramp state (callback only).
+        self.gains = np.array(engine._gain_targets, dtype=np.float32)
+        self._ramp_from = self.gains.copy()
+        self._ramp_step = np.zeros(nb_stems, np.float32)
+        self._ramp_target = engine._gain_targets
+        self._ramp_pos = self.ramp
+        # Transitions (callback only).
+        self.wet = 0.0
+        self.transport = 0.0
+        self.session: Session | None = None
+        self._prefill_waited = 0
+        # Monitor ring: callback writes, the analysis thread reads up to `monitor_read` (it writes that).
+        self.monitor = PositionalRing(MONITOR_CAPACITY, NB_MONITOR_CHANNELS)
+        self.monitor_read = 0
+        # Counters and latest values: written by the callback only, read by snapshot().
+        self.app_underruns = 0
+        self.device_underruns = 0
+        self.monitor_drops = 0
+        self.callbacks = 0
+        self.frames_out = 0  # samples given to the device so far (all sessions)
+        self.stem_fill = 0  # samples of separated audio ahead of the play position at the last block
+        self.source_lead = 0  # source samples written minus the play position at the last block
+
+    # -- the callback ----------------------------------------------------------------------------------------
+    def callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
+        """sounddevice's output callback signature; `outdata` is `(frames, 2)` float32, filled in place."""
+        if status.output_underflow:
+            self.device_underruns += 1
+        self.callbacks += 1
+        pos = 0
+        while pos < frames:
+            n = min(MAX_CHUNK, frames - pos)
+            self._render(outdata[pos:pos + n], n)
+            pos += n
+            self.frames_out += n
+
+    def _render(self, out: np.ndarray, n: int) -> None:
+        engine = self._engine
+        session = engine._session
+        fade_n = 0
+        if session is not self.session:
+            old, self.session = self.session, session
+            if old is not None and old.started and not old.ended and self.transport > 0.0:
+                fade_n = min(n, self.ramp)  # the old session, faded out over one ramp
+                self._render_session(old, self._fade[:fade_n], fade_n)
+                np.multiply(self._ar[:fade_n, None], -self.transport / fade_n, out=self._tramp[:fade_n])
+                self._tramp[:fade_n] += self.transport
+                self._fade[:fade_n] *= self._tramp[:fade_n]
+            self.transport = 0.0
+            self.wet = 0.0
+            self._prefill_waited = 0
+        playing = engine._playing
+        if session is None or session.ended or not self._prefilled(session, n):
+            out[:] = 0.0
+        elif not playing and self.transport == 0.0 and not session.info.live:
+            out[:] = 0.0  # paused: the session does not advance
+        else:
+            self._render_session(session, out, n)
+            self._apply_transport(out, n, 1.0 if playing else 0.0)
+            self._write_monitor(out, n)
+        if fade_n:
+            out[:fade_n] += self._fade[:fade_n]
+
+    def _prefilled(self, session: Session, n: int) -> bool:
+        """Wait (playing silence, never blocking) until the session can start with stems, or time out."""
+        if session.started:
+            return True
+        if session.info.live:  # enough input for the look-ahead, and the first stems separated
+            ready = session.source.written >= self._engine._live_prefill(n)
+            waiting = ready and not self._stems_ready(session, n)
+        else:
+            ready = self._stems_ready(session, n) or session.source_error is not None
+            waiting = not ready and self._engine._playing
+        if waiting:
+            self._prefill_waited += n
+            ready = self._prefill_waited >= self.prefill_timeout
+        if ready:
+            self.wet = 1.0 if self._stems_ready(session, n) else 0.0
+            session.output_offset = self.frames_out
+            session.started = True
+        return ready
+
+    def _stems_ready(self, session: Session, n: int) -> bool:
+        """Whether the stems for the next `n` samples plus one ramp (or up to the end) are held."""
+        c = session.play_position
+        start, end = session.stem_span
+        if start > c:
+            return False
+        need = n + self.ramp
+        out_end = session.output_end
+        if out_end is not None:
+            need = min(need, out_end - c)
+        return end - c >= need
+
+    def _render_session(self, session: Session, out: np.ndarray, n: int) -> None:
+        c = session.play_position
+        latency = session.latency
+        out_end = session.output_end
+        m = n if out_end is None else max(0, min(n, out_end - c))
+        source_end = session.source_end
+        missing = session.source.read_clipped(c - latency, self._dry[:m],
+                                              1 << 62 if source_end is None else source_end)
+        start, end = session.stem_span
+        avail = end - c if start <= c else 0
+        self.stem_fill = max(avail, 0)
+        self.source_lead = session.source.written - c
+        gains = self._gain_ramp(m)
+        if self._stems_ready(session, m):
+            nwet, target = m, 1.0
+        else:
+            nwet, target = max(0, min(avail, m)), 0.0
+        if m > 0 and session.started and (target == 0.0 or missing):
+            # Stems short (playing the dry mix instead), or even the dry mix late (the reader fell behind).
+            self.app_underruns += 1
+        wet_used = target == 1.0 or self.wet > 0.0
+        if nwet > 0 and wet_used:
+            session.stems.read_into(c, self._stems_flat[:nwet])
+            np.multiply(self._stems[:nwet], gains[:nwet, :, None], out=self._weighted[:nwet])
+            np.sum(self._weighted[:nwet], axis=1, out=self._wet[:nwet])
+        self._stems_flat[nwet if wet_used else 0:m] = 0.0  # the monitor shows no stems where none were used
+        if m == 0:
+            pass
+        elif target == 1.0 and self.wet >= 1.0:
+            out[:m] = self._wet[:m]
+        elif target == 0.0 and self.wet <= 0.0:
+            out[:m] = self._dry[:m]
+        else:
+            x = self._xramp[:m]
+            if target == 1.0:
+                np.multiply(self._ar[:m, None], 1.0 / self.ramp, out=x)
+                x += self.wet
+                np.minimum(x, 1.0, out=x)
+            else:  # reach 0 within the stems still held (a hard switch only if none are)
+                length = max(1, min(self.ramp, nwet))
+                np.multiply(self._ar[:m, None], -self.wet / length, out=x)
+                x += self.wet
+                np.maximum(x, 0.0, out=x)
+            self.wet = float(x[m - 1, 0])
+            k = nwet
+            np.subtract(self._wet[:k], self._dry[:k], out=self._diff[:k])
+            self._diff[:k] *= x[:k]
+            np.add(self._dry[:k], self._diff[:k], out=out[:k])
+            out[k:m] = self._dry[k:m]
+        out[m:n] = 0.0
+        session.play_position = c + m
+        if out_end is not None and c + m >= out_end:
+            session.ended = True
+
+    def _gain_ramp(self, m: int) -> np.ndarray:
+        """Per-sample gains `(m, nb_stems)`: linear from the current value to the target in `ramp` samples."""
+        gains = self._gain_buf[:m]
+        target = self._engine._gain_targets  # replaced whole by the control thread, never mutated
+        if target is not self._ramp_target:
+            self._ramp_target = target
+            self._ramp_from[:] = self.gains
+            np.subtract(target, self.gains, out=self._ramp_step)
+            self._ramp_step /= self.ramp
+            self._ramp_pos = 0
+        if self._ramp_pos >= self.ramp:
+            gains[:] = self.gains
+            return gains
+        steps = self._steps[:m]
+        np.add(self._ar[:m, None], self._ramp_pos, out=steps)
+        np.minimum(steps, self.ramp, out=steps)
+        np.multiply(steps, self._ramp_step, out=gains)
+        gains += self._ramp_from
+        self._ramp_pos += m
+        if self._ramp_pos >= self.ramp:
+            self.gains[:] = target
+            gains[max(0, m - (self._ramp_pos - self.ramp)):] = target  # exact target after the ramp
+        elif m:
+            self.gains[:] = gains[m - 1]
+        return gains
+
+    def _apply_transport(self, out: np.ndarray, n: int, target: float) -> None:
+        if self.transport == target:
+            if target == 0.0:
+                out[:] = 0.0
+            return
+        t = self._tramp[:n]
+        np.multiply(self._ar[:n, None], (1.0 if target > self.transport else -1.0) / self.ramp, out=t)
+        t += self.transport
+        np.clip(t, 0.0, 1.0, out=t)
+        out *= t
+        self.transport = float(t[n - 1, 0])
+
+    def _write_monitor(self, out: np.ndarray, n: int) -> None:
+        """Copy what was played (and its dry input and stems) for the analysis thread; drop if it is full."""
+        ring = self.monitor
+        if ring.written + n - self.monitor_read > ring.capacity:
+            self.monitor_drops += 1
+            return
+        frame = self._monitor_frame[:n]
+        frame[:, 0:2] = out
+        frame[:, 2:4] = self._dry[:n]
+        frame[:, 4:] = self._stems_flat[:n]
+        ring.write(frame)

@@ -1,0 +1,169 @@
+"""The inference worker thread: source ring -> StreamingSeparator -> stem ring, ahead of the audio callback.
+
+It keeps about `lead` samples separated ahead of the callback's play position, a few hops per onnxruntime
+call, and sleeps in between (for roughly the time the callback needs to play what it is ahead by). It never
+waits on the callback and the callback never waits on it.
+
+When it falls behind (a slow model, a busy machine) the callback is already playing the dry mix from the
+source ring, so the worker does not try to separate audio that has been played: it resynchronises. It
+resets the separator, starts feeding the source L samples before a point `r0` ahead of the callback (so
+the model's left padding falls on real audio), drops the first L outputs, and publishes the stem span
+`(r0, r0)` before writing anything, so the callback keeps playing dry until valid stems arrive and then
+crossfades back. A swapped model is picked up the same way.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+
+from demixui.engine.session import Session
+
+TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
+MAX_HOPS_PER_CALL = 8
+
+
+class InferenceTimes:
+    """Per-hop inference times in seconds, latest `TIMING_HISTORY`; written by the worker only."""
+
+    def __init__(self):
+        self._times = np.zeros(TIMING_HISTORY, dtype=np.float64)
+        self.count = 0  # total hops recorded; the worker stores it after the time (readers may be one behind)
+
+    def add(self, seconds_per_hop: float, nb_hops: int) -> None:
+        for _ in range(nb_hops):
+            self._times[self.count % TIMING_HISTORY] = seconds_per_hop
+            self.count += 1
+
+    def recent(self) -> np.ndarray:
+        """A copy of the recorded times (any order); empty before the first hop."""
+        n = min(self.count, TIMING_HISTORY)
+        return self._times[:n].copy()
+
+
+class InferenceWorker:
+    """Runs the separator for the engine's current session on its own thread."""
+
+    def __init__(self, engine, model):
+        self._engine = engine
+        self._model = model
+        self._stream = model.new_stream()
+        self.times = InferenceTimes()
+        self.resyncs = 0  # worker writes
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="demixui-inference", daemon=True)
+
+    @property
+    def model(self):
+        return self._model
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 1.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def lead(self) -> int:
+        """Output samples the worker keeps separated ahead of the callback: enough to ride out a slow hop."""
+        hop = self._stream.hop
+        return 8 * hop + 2 * self._engine.blocksize
+
+    def _run(self) -> None:
+        engine = self._engine
+        current: Session | None = None
+        fed = out_pos = discard_until = 0  # next source position to feed; output position of the next output
+        failed = False
+        while not self._stop.is_set():
+            session = engine._session
+            new_model = engine._pending_model
+            if new_model is not None and new_model is not self._model:
+                self._model, self._stream = new_model, new_model.new_stream()
+                if session is None or session.latency != self._stream.latency_samples:
+                    current = None
+                if current is not None:  # same latency: resynchronise the running session onto the new model
+                    fed, out_pos, discard_until = self._resync(current)
+                failed = False
+            if session is not current:
+                current = session
+                if session is not None:
+                    self._stream.reset()
+                    fed = out_pos = discard_until = 0
+            if current is None or failed or current.latency != self._stream.latency_samples:
+                self._stop.wait(0.005)
+                continue
+            start, end = current.stem_span
+            play = current.play_position
+            hop = self._stream.hop
+            if play - end > 4 * hop:
+                fed, out_pos, discard_until = self._resync(current)
+                continue
+            output_end = current.output_end
+            lead = self.lead()
+            if end >= play + lead or (output_end is not None and end >= output_end):
+                ahead = end - play - lead + hop
+                self._stop.wait(min(0.01, max(0.0005, ahead / engine.sample_rate / 2)))
+                continue
+            n = self._input_size(current, fed, out_pos, end, play + lead, hop)
+            if n == 0:
+                self._stop.wait(0.001)  # waiting for the source
+                continue
+            try:
+                fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)
+            except Exception as error:  # noqa: BLE001 - a failing model must not kill the thread: play dry
+                engine._report_error(f"separation failed ({type(error).__name__}: {error}); playing the mix")
+                failed = True
+
+    def _input_size(self, session: Session, fed: int, out_pos: int, end: int, target: int, hop: int) -> int:
+        """Samples to feed now: whole hops, as many as the source has and the lead needs (at most 8 hops)."""
+        if session.source_end is not None:
+            available = MAX_HOPS_PER_CALL * hop  # at the end we feed zeros to flush the model's tail
+        else:
+            available = session.source.written - fed
+        want = max(hop, target - max(end, out_pos))
+        n = min(available, want, MAX_HOPS_PER_CALL * hop)
+        # Whole hops only (after the end, the zero tail completes the last hop).
+        return (n // hop) * hop
+
+    def _separate(self, session: Session, fed: int, out_pos: int, n: int,
+                  discard_until: int) -> tuple[int, int]:
+        """Feed source `[fed, fed + n)`, write the stems that came out; returns the new (fed, out_pos)."""
+        engine = self._engine
+        mix = np.zeros((n, 2), dtype=np.float32)
+        end = session.source_end
+        limit = fed + n if end is None else min(fed + n, end)
+        if limit > fed:
+            if fed < session.source.oldest():
+                raise RuntimeError("the source ring overran the worker")  # cannot happen: see _resync
+            session.source.read_into(fed, mix[:limit - fed])
+        t0 = time.perf_counter()
+        stems = self._stream.process(mix)
+        elapsed = time.perf_counter() - t0
+        self.times.add(elapsed / (n / self._stream.hop), n // self._stream.hop)
+        nb_out = stems.shape[0]
+        if engine._session is not session:
+            return fed + n, out_pos + nb_out
+        skip = min(nb_out, max(0, discard_until - out_pos))
+        if skip < nb_out:
+            start, span_end = session.stem_span
+            position = out_pos + skip
+            assert position == span_end, (position, span_end)
+            session.stems.write_at(position, stems[skip:].reshape(nb_out - skip, -1))
+            session.stem_span = (start, out_pos + nb_out)
+        return fed + n, out_pos + nb_out
+
+    def _resync(self, session: Session) -> tuple[int, int, int]:
+        """Restart the separator at a point ahead of the callback; returns (fed, out_pos, discard_until)."""
+        latency = self._stream.latency_samples
+        hop = self._stream.hop
+        start, end = session.stem_span
+        r0 = max(end, session.play_position + self.lead())
+        r0 = -(-r0 // hop) * hop
+        q0 = max(0, r0 - latency)
+        # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.
+        session.stem_span = (r0, r0)  # published before anything is written at r0
+        self._stream.reset()
+        self.resyncs += 1
+        return q0, q0, r0

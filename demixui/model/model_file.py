@@ -84,6 +84,9 @@ def open_session(path: str | Path, intra_op_threads: int = 1):
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3  # errors only: ORT's warnings would go to the user's terminal
+    # Pool threads that spin between runs steal the core the numpy STFT work (and, live, the audio callback)
+    # needs; sleeping costs a few microseconds per run and measured faster on a loaded 2-core machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
     except Exception as error:  # noqa: BLE001 - ORT raises several private types for a bad file

@@ -1,17 +1,188 @@
-"""`demixui play`: not built yet (see the open issues)."""
+"""Play a file (or live input) headless, separating it in real time, with a one-line live status.
+
+Examples:
+  demixui play song.flac --karaoke                     vocals muted
+  demixui play song.wav --gain drums=+6 --mute bass --record remix.wav
+  demixui play song.wav --backend null --seconds 30 --stats-json stats.json   no sound card needed
+  demixui play --live --device "USB" --blocksize 512
+Ctrl+C stops playback cleanly (the recording and the statistics are still written).
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
 
 from demixui.errors import DemixError
 
 HELP = "play a file or live input headless, separating it in real time"
+STEMS = ("vocals", "drums", "bass", "other")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    add = parser.add_argument
+    add("input", nargs="?", metavar="INPUT",
+        help="audio file (WAV, FLAC, OGG, MP3); with --live and --backend null it is the input")
+    add("--device", "-d", default=None, help="output device: index or part of its name")
+    add("--input-device", default=None, help="input device for --live (default: the system's)")
+    add("--blocksize", "-b", type=int, default=256,
+        help="output block size in samples, a power of two from 64 to 4096 (default 256)")
+    add("--gain", action="append", default=[], metavar="STEM=DB",
+        help="stem gain in dB (-inf..+12), e.g. --gain vocals=-6; repeatable")
+    add("--mute", action="append", default=[], choices=STEMS, metavar="STEM", help="mute a stem")
+    add("--solo", action="append", default=[], choices=STEMS, metavar="STEM", help="solo a stem")
+    add("--karaoke", nargs="?", type=float, const=math.inf, default=None, metavar="DB",
+        help="reduce the vocals by DB decibels (no value: mute them)")
+    add("--start", type=float, default=0.0, metavar="S", help="start at S seconds into the file")
+    add("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of the source")
+    add("--loop", action="store_true", help="loop the file")
+    add("--record", default=None, metavar="OUT.wav", help="record what is played (32-bit float WAV)")
+    add("--stats-json", default=None, metavar="PATH", help="write the final telemetry as JSON")
+    add("--backend", choices=("portaudio", "null", "null-fast"), default="portaudio",
+        help="portaudio: a sound card; null: no device, paced by a clock; null-fast: no device, "
+             "as fast as the model allows")
+    add("--live", action="store_true", help="separate the input device instead of a file")
+    add("--model", default=None, metavar="PATH", help="model file (default: the bundled model)")
+    add("--quiet", "-q", action="store_true", help="no live status line")
+
+
+def parse_gains(items: list[str]) -> dict[str, float]:
+    gains = {}
+    for item in items:
+        stem, sep, value = item.partition("=")
+        stem = stem.strip().lower()
+        if not sep or stem not in STEMS:
+            raise DemixError(f"--gain {item!r}: expected STEM=DB with STEM one of {', '.join(STEMS)}")
+        try:
+            gains[stem] = float(value)
+        except ValueError:
+            raise DemixError(f"--gain {item!r}: {value!r} is not a number of dB") from None
+    return gains
+
+
+def parse_device(device: str | None):
+    if device is None:
+        return None
+    return int(device) if device.strip().isdigit() else device
+
+
+def status_line(snap) -> str:
+    duration = "live" if math.isinf(snap.duration_s) else _clock(snap.duration_s)
+    return (f"{_clock(snap.position_s)} / {duration}  latency {snap.total_latency_ms:.0f} ms "
+            f"(model {snap.model_latency_ms:.0f} + buffer {snap.buffer_latency_ms:.0f} + device "
+            f"{snap.device_latency_ms:.0f})  inference p99 {snap.inference_p99_ms:.1f}/"
+            f"{snap.hop_budget_ms:.1f} ms"
+            f"  underruns app {snap.app_underruns} device {snap.device_underruns}  [{snap.state}]")
+
+
+def _clock(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
+
+
+def snapshot_json(snap, extra: dict) -> str:
+    """The snapshot as JSON; non-finite floats (inf durations, -inf dB) become the strings "inf"/"-inf"."""
+
+    def clean(value):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    data = {key: clean(value) for key, value in dataclasses.asdict(snap).items()}
+    data.update(extra)
+    return json.dumps(data, indent=2)
+
+
+def _write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise DemixError("'play' is not built yet")
+    from demixui.engine import Engine, check_blocksize
+
+    check_blocksize(args.blocksize)
+    if args.input is None and not (args.live and args.backend == "portaudio"):
+        raise DemixError("give an INPUT file (or --live to play an input device)")
+    gains = parse_gains(args.gain)
+    live_signal = None
+    if args.live and args.backend != "portaudio" and args.input is not None:
+        from demixui.audiofile import read_audio
+
+        live_signal, _ = read_audio(args.input, 44100)
+    elif not args.live:
+        from demixui.engine.reader import probe_file
+
+        probe_file(args.input)  # a bad file fails before any device is opened
+    with Engine(args.model, backend=args.backend, output_device=parse_device(args.device),
+                blocksize=args.blocksize, input_device=parse_device(args.input_device)) as engine:
+        for stem, gain_db in gains.items():
+            engine.set_gain_db(stem, gain_db)
+        for stem in args.mute:
+            engine.set_mute(stem, True)
+        for stem in args.solo:
+            engine.set_solo(stem, True)
+        if args.karaoke is not None:
+            engine.set_karaoke(True, args.karaoke)
+        engine.set_loop(args.loop)
+        if args.live:
+            engine.open_live(live_signal if live_signal is not None else parse_device(args.input_device))
+        else:
+            engine.open_file(args.input)
+            if args.start:
+                engine.seek(args.start)
+        if args.record:
+            engine.start_recording(args.record)
+        started = time.monotonic()
+        engine.play()
+        code = _play_until_done(engine, args)
+        engine.pause()
+        recorded = engine.stop_recording()
+        snap = engine.snapshot()
+        wall = time.monotonic() - started
+    if not args.quiet:
+        print(file=sys.stderr)
+        if recorded is not None:
+            print(f"recorded {recorded}", file=sys.stderr)
+    if args.stats_json:
+        _write_text_atomic(Path(args.stats_json), snapshot_json(snap, {
+            "wall_seconds": wall, "played_seconds": engine.played_seconds,
+            "recording": None if recorded is None else str(recorded)}))
+    if snap.error and code == 0 and snap.state == "error":
+        code = 1
+    return code
+
+
+def _play_until_done(engine, args) -> int:
+    """Poll the engine (10 Hz) until the end, --seconds, an engine error or Ctrl+C; returns the exit code."""
+    tty = sys.stderr.isatty()
+    last_print = 0.0
+    seconds = args.seconds
+    try:
+        while True:
+            snap = engine.snapshot()
+            if snap.state == "error":
+                print(f"\ndemixui: error: {snap.error}", file=sys.stderr)
+                return 1
+            if snap.state == "ended" or (seconds is not None and engine.played_seconds >= seconds):
+                return 0
+            now = time.monotonic()
+            if not args.quiet and (tty or now - last_print >= 1.0):
+                print(("\r" if tty else "") + status_line(snap) + ("\x1b[K" if tty else ""),
+                      end="" if tty else "\n", file=sys.stderr, flush=True)
+                last_print = now
+            time.sleep(0.01 if args.backend == "null-fast" else 0.1)
+    except KeyboardInterrupt:
+        return 0

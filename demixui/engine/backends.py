@@ -146,8 +146,8 @@ def resolve_device(device, kind: str) -> tuple[int, str]:
         names = [f"{i}: {d['name']}" for i, d in enumerate(sd.query_devices())
                  if d[f"max_{kind}_channels"] > 0]
         listing = "; ".join(names) if names else "none"
-        raise DeviceError(f"no {kind} device {device!r} ({_first_line(error)}); "
-                          f"{kind} devices: {listing}") from None
+        what = f"{kind} device {device!r}" if device is not None else f"default {kind} device"
+        raise DeviceError(f"no {what} ({_first_line(error)}); {kind} devices: {listing}") from None
     hostapi = sd.query_hostapis(info["hostapi"])["name"]
     return int(info["index"]), f"{info['name']} ({hostapi})"
 

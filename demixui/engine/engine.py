@@ -294,6 +294,14 @@ class Engine:
     def output(self):
         return self._output
 
+    @property
+    def played_seconds(self) -> float:
+        """Seconds of the source heard in the current session (play position minus the model latency)."""
+        session = self._session
+        if session is None:
+            return 0.0
+        return max(0, session.play_position - session.latency) / self.sample_rate
+
     # -- shutdown --------------------------------------------------------------------------------------------
     def close(self) -> None:
         """Stop sound and join every thread (each join is bounded; all together well under a second)."""

@@ -54,20 +54,24 @@ def oracle_ratio_mask(mixture: np.ndarray, stems: np.ndarray, config: StftConfig
     stem_stft = StreamingStft(config, nb_stems * nb_channels)
     istft = StreamingIstft(config, nb_stems * nb_channels)
 
-    def process(mix_chunk: np.ndarray, *stem_chunks: np.ndarray) -> np.ndarray:
+    def analyse(mix_chunk: np.ndarray, *stem_chunks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mix_frames = mix_stft.process(mix_chunk)  # (nb_frames, nb_channels, nb_bins)
         # Stem channels side by side: channel index = stem * nb_channels + channel.
         magnitudes = np.abs(stem_stft.process(np.concatenate(stem_chunks, axis=1)))
-        nb_frames = magnitudes.shape[0]
-        magnitudes = magnitudes.reshape(nb_frames, nb_stems, nb_channels, -1)
+        magnitudes = magnitudes.reshape(magnitudes.shape[0], nb_stems, nb_channels, -1)
         total = magnitudes.sum(axis=1, keepdims=True)
         masks = np.divide(magnitudes, total, out=np.full_like(magnitudes, 1.0 / nb_stems), where=total > 0)
+        return mix_frames, masks
+
+    def synthesise(mix_frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        nb_frames = mix_frames.shape[0]
         stem_frames = apply_masks(mix_frames, masks)  # (nb_frames, nb_stems, nb_channels, nb_bins)
         samples = istft.process(stem_frames.reshape(nb_frames, nb_stems * nb_channels, -1))
-        return samples.reshape(-1, nb_stems, nb_channels)
+        return samples.reshape(nb_frames * config.hop, nb_stems, nb_channels)
 
     out = np.zeros((nb_samples, nb_stems, nb_channels), dtype=np.float32)
-    run_aligned(process, [mixture, *stems], out, config.latency_samples, block_frames * config.hop)
+    run_aligned(analyse, synthesise, [mixture, *stems], out, config.latency_samples, config.hop,
+                block_frames * config.hop)
     return np.ascontiguousarray(out.transpose(1, 0, 2))
 
 

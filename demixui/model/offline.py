@@ -10,6 +10,7 @@ import os
 import shutil
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,7 @@ from demixui.audiofile import read_audio, resample, write_wav_atomic
 from demixui.errors import AudioFileError
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
 
-# WAV subtypes `separate` can write; float is the default (see `write_stems`).
+# WAV subtypes `separate` can write; float is the default (why: demixui/commands/separate.py).
 OUTPUT_FORMATS = {"float": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
 
 
@@ -32,57 +33,75 @@ def separate_array(
 ) -> np.ndarray:
     """`mix` float32 `(nb_samples, 2)` at the model rate -> aligned stems float32 `(nb_samples, nb_stems, 2)`.
 
-    The end is padded with `latency_samples + hop` zeros so the stream flushes every input sample, the first
-    `latency_samples` output samples (the stream's delay) are dropped, and the result is trimmed to the input
-    length. `progress(n)` is called with the number of input samples consumed after each block.
+    The end is padded with `latency_samples + hop` zeros so the stream flushes every input sample, the
+    first `latency_samples` output samples (the stream's delay) are dropped, and the result is trimmed to the
+    input length. `progress(n)` is called with the number of input samples consumed after
+    each block. The stream's two halves run pipelined (see `run_aligned`); the numbers are those of
+    `StreamingSeparator.process` fed the same blocks.
     """
     nb_samples, nb_channels = mix.shape
     stream = model.new_stream(max_frames=block_frames)
     out = np.zeros((nb_samples, len(stream.stems), nb_channels), dtype=np.float32)
-    run_aligned(stream.process, [mix], out, stream.latency_samples, block_frames * stream.hop, progress)
+    run_aligned(stream.analyse, stream.synthesise, [mix], out, stream.latency_samples, stream.hop,
+                block_frames * stream.hop, progress)
     return out
 
 
 def run_aligned(
-    process: Callable[..., np.ndarray],
+    analyse: Callable[..., tuple],
+    synthesise: Callable[..., np.ndarray],
     sources: Sequence[np.ndarray],
     out: np.ndarray,
     latency: int,
+    hop: int,
     block: int,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Stream `sources` (each `(nb_samples, c_i)`) through `process(*chunks)` in blocks of `block` samples,
-    then `latency + block` zeros, writing the output delayed back by `latency` into `out[:nb_samples]`.
+    """Stream `sources` (each `(nb_samples, c_i)`) in blocks of `block` samples, then zeros, through
+    `synthesise(*analyse(*chunks))`, writing the output advanced by `latency` into `out[:nb_samples]`.
 
-    `process` is a causal stream with a delay of exactly `latency` samples that returns a multiple of its hop
-    (<= block) samples per call; `out` is `(nb_samples, ...)`.
+    The pair is a causal stream with a delay of exactly `latency` samples that returns `hop` samples per
+    completed frame. `analyse` and `synthesise` must keep separate state: synthesis of block i runs on a
+    worker thread while block i + 1 is analysed (onnxruntime and numpy's FFTs release the GIL), which is up
+    to twice as fast on two cores and gives the same numbers as running them in turn.
     """
     nb_samples = out.shape[0]
     assert all(source.shape[0] == nb_samples for source in sources), [s.shape for s in sources]
-    total = nb_samples + latency + block  # the stream holds back less than a hop beyond its latency
     produced = 0  # stream output samples so far; output sample p is aligned input sample p - latency
-    for start in range(0, total, block):
-        stop = min(start + block, total)
-        chunks = []
-        for source in sources:
-            if stop <= nb_samples:
-                chunk = source[start:stop]
-            else:  # the zero tail (the start of this block may still be signal)
-                chunk = np.zeros((stop - start, source.shape[1]), dtype=np.float32)
-                if start < nb_samples:
-                    chunk[:nb_samples - start] = source[start:]
-            chunks.append(np.ascontiguousarray(chunk, dtype=np.float32))
-        result = process(*chunks)
+
+    def place(result: np.ndarray) -> None:
+        nonlocal produced
         first = produced - latency  # aligned index of result[0]
         lo, hi = max(first, 0), min(first + result.shape[0], nb_samples)
         if hi > lo:
             out[lo:hi] = result[lo - first:hi - first]
         produced += result.shape[0]
-        if progress is not None and start < nb_samples:
-            progress(min(stop, nb_samples) - start)
-        if produced - latency >= nb_samples:
-            break
+
+    # latency + hop zeros after the signal: the stream holds back latency + (less than a hop) samples.
+    total = nb_samples + latency + hop
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demixui-synthesis") as pool:
+        pending: Future | None = None
+        for start in range(0, total, block):
+            chunks = [_padded_chunk(source, start, min(start + block, total)) for source in sources]
+            analysed = analyse(*chunks)
+            if pending is not None:
+                place(pending.result())
+            pending = pool.submit(synthesise, *analysed)
+            if progress is not None and start < nb_samples:
+                progress(min(start + block, nb_samples) - start)
+        if pending is not None:
+            place(pending.result())
     assert produced - latency >= nb_samples, (produced, latency, nb_samples)
+
+
+def _padded_chunk(source: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """float32 contiguous `source[start:stop]`, zero-padded past the end of `source`."""
+    if stop <= source.shape[0]:
+        return np.ascontiguousarray(source[start:stop], dtype=np.float32)
+    chunk = np.zeros((stop - start, source.shape[1]), dtype=np.float32)
+    if start < source.shape[0]:
+        chunk[:source.shape[0] - start] = source[start:]
+    return chunk
 
 
 @dataclass

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from dsp.mixphase import apply_masks
 
 from demixui.errors import ModelFileError
 from demixui.model.model_file import ModelInfo, StateSpec, open_session, read_model_info
-from dsp.mixphase import apply_masks
 from dsp.stft import StftConfig, StreamingIstft, StreamingStft
 
 # Frames per onnxruntime call when a block brings many (offline): large enough that the per-call overhead
@@ -123,24 +123,54 @@ class StreamingSeparator:
             self._feeds[name] = zero
 
     def process(self, mix: np.ndarray) -> np.ndarray:
-        """`mix` float32 `(nb_samples, nb_channels)` -> stems float32 `(nb_out, nb_stems, nb_channels)`."""
+        """`mix` float32 `(nb_samples, nb_channels)` -> stems float32 `(nb_out, nb_stems, nb_channels)`.
+
+        The same as `synthesise(*analyse(mix))`; a long `mix` is taken `max_frames` hops at a time so the
+        spectra in flight stay small.
+        """
+        step = self.max_frames * self.hop
+        if mix.shape[0] <= step:
+            return self.synthesise(*self.analyse(mix))
+        parts = [self.synthesise(*self.analyse(mix[i:i + step])) for i in range(0, mix.shape[0], step)]
+        return np.concatenate(parts)
+
+    def analyse(self, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """First half of `process`: the new STFT frames of `mix` and the model's masks for them.
+
+        Returns `frames` complex64 `(nb_frames, nb_channels, nb_bins)` and `masks` float32
+        `(nb_frames, nb_stems, nb_channels, nb_bins)`. `analyse` and `synthesise` touch separate state, so an
+        offline caller may synthesise one block on another thread while it analyses the next.
+        """
         if mix.ndim != 2 or mix.shape[1] != self.nb_channels:
             raise ValueError(f"expected mix of shape (nb_samples, {self.nb_channels}), got {mix.shape}")
         frames = self._stft.process(np.asarray(mix, dtype=np.float32))
         nb_frames = frames.shape[0]
-        nb_stems, hop = len(self.stems), self.hop
-        out = np.empty((nb_frames * hop, nb_stems, self.nb_channels), dtype=np.float32)
+        if nb_frames <= self.max_frames:  # the usual case: one model call, no copy of its output
+            return frames, self._run_model(frames)
+        masks = np.empty((nb_frames, len(self.stems), self.nb_channels, self.nb_bins), dtype=np.float32)
         for start in range(0, nb_frames, self.max_frames):
-            chunk = frames[start:start + self.max_frames]
-            n = chunk.shape[0]
-            stem_frames = apply_masks(chunk, self._run_model(chunk))
-            samples = self._istft.process(stem_frames.reshape(n, nb_stems * self.nb_channels, self.nb_bins))
-            out[start * hop:(start + n) * hop] = samples.reshape(n * hop, nb_stems, self.nb_channels)
-        return out
+            masks[start:start + self.max_frames] = self._run_model(frames[start:start + self.max_frames])
+        return frames, masks
+
+    def synthesise(self, frames: np.ndarray, masks: np.ndarray) -> np.ndarray:
+        """Second half of `process`: masks applied with the mix phase, then the ISTFT of every stem channel.
+
+        `frames` `(nb_frames, nb_channels, nb_bins)`, `masks` `(nb_frames, nb_stems, nb_channels, nb_bins)`
+        -> float32 `(nb_frames * hop, nb_stems, nb_channels)`.
+        """
+        nb_frames, nb_stems = frames.shape[0], len(self.stems)
+        if nb_frames == 0:
+            return np.zeros((0, nb_stems, self.nb_channels), dtype=np.float32)
+        stem_frames = apply_masks(frames, masks)  # (nb_frames, nb_stems, nb_channels, nb_bins)
+        nb_channels = nb_stems * self.nb_channels
+        samples = self._istft.process(stem_frames.reshape(nb_frames, nb_channels, self.nb_bins))
+        return samples.reshape(nb_frames * self.hop, nb_stems, self.nb_channels)
 
     def _run_model(self, chunk: np.ndarray) -> np.ndarray:
         """`chunk` complex `(n, nb_channels, nb_bins)` -> masks `(n, nb_stems, nb_channels, nb_bins)`."""
         n = chunk.shape[0]
+        if n == 0:
+            return np.zeros((0, len(self.stems), self.nb_channels, self.nb_bins), dtype=np.float32)
         mag = self._mag[:, :n]
         np.abs(chunk, out=mag[0])
         self._feeds["mag"] = mag

@@ -15,10 +15,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from dsp.mixphase import apply_masks
 
 from demixui.errors import ModelFileError
 from demixui.model.model_file import ModelInfo, StateSpec, open_session, read_model_info
+from dsp.mixphase import apply_masks
 from dsp.stft import StftConfig, StreamingIstft, StreamingStft
 
 # Frames per onnxruntime call when a block brings many (offline): large enough that the per-call overhead
@@ -108,6 +108,9 @@ class StreamingSeparator:
         # Preallocated model input; a leading slice [:, :n] of it is still C-contiguous (axis 0 has size 1),
         # so onnxruntime reads it without a copy.
         self._mag = np.zeros((1, max_frames, self.nb_channels, self.nb_bins), dtype=np.float32)
+        # Mask x mixture spectra, written by `synthesise` only (one thread at a time, see run_aligned).
+        stem_shape = (max_frames, nb_stems, self.nb_channels, self.nb_bins)
+        self._stem_frames = np.zeros(stem_shape, dtype=np.complex64)
         self._zero_states = [np.zeros(spec.shape, dtype=spec.dtype) for spec in model.states]
         self._state_inputs = [spec.input_name for spec in model.states]
         self._output_names = ["masks"] + [spec.output_name for spec in model.states]
@@ -161,7 +164,10 @@ class StreamingSeparator:
         nb_frames, nb_stems = frames.shape[0], len(self.stems)
         if nb_frames == 0:
             return np.zeros((0, nb_stems, self.nb_channels), dtype=np.float32)
-        stem_frames = apply_masks(frames, masks)  # (nb_frames, nb_stems, nb_channels, nb_bins)
+        if nb_frames <= self.max_frames:  # into the preallocated buffer (a leading slice is contiguous)
+            stem_frames = apply_masks(frames, masks, out=self._stem_frames[:nb_frames])
+        else:
+            stem_frames = apply_masks(frames, masks)  # (nb_frames, nb_stems, nb_channels, nb_bins)
         nb_channels = nb_stems * self.nb_channels
         samples = self._istft.process(stem_frames.reshape(nb_frames, nb_channels, self.nb_bins))
         return samples.reshape(nb_frames * self.hop, nb_stems, self.nb_channels)

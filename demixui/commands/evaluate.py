@@ -19,6 +19,7 @@ HELP = "score a model on a MUSDB18-HQ-layout folder (SDR per stem, floor and cei
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("root", type=Path, metavar="ROOT",
                         help="folder of <track>/ folders (or of train/ and test/)")
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",

@@ -1,17 +1,48 @@
-"""`demixui gui`: not built yet (see the open issues)."""
+"""`demixui gui [FILE]`: open the desktop app, with FILE or the bundled demo track loaded and ready to play.
+
+The window shows a live stem mixer (fader, mute, solo per stem, karaoke), a spectrogram of what is heard
+and the latency/inference monitor. Settings (devices, block size, model) are remembered between runs.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from demixui.errors import DemixError
-
 HELP = "open the desktop app (the default command)"
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}") from None
+    return width, height
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("file", nargs="?", help="audio file to open (default: the bundled demo track)")
+    parser.add_argument("--model", metavar="ONNX", help="separation model file (default: the remembered one)")
+    # advanced: no sound device (CI, screenshots), a settings file instead of the user's, screenshots
+    parser.add_argument("--backend", choices=("portaudio", "null"), default="portaudio",
+                        help=argparse.SUPPRESS)
+    parser.add_argument("--settings", metavar="INI", help=argparse.SUPPRESS)
+    parser.add_argument("--screenshot", metavar="PNG",
+                        help="play for a few seconds, save the window as PNG and quit")
+    parser.add_argument("--screenshot-after", type=float, default=3.0, metavar="S", help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=_size, default=(1280, 800), help=argparse.SUPPRESS)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise DemixError("'gui' is not built yet")
+    from demixui.ui.app import LaunchOptions, launch
+
+    return launch(
+        LaunchOptions(
+            file=args.file,
+            backend=args.backend,
+            model=args.model,
+            settings_path=args.settings,
+            screenshot=args.screenshot,
+            screenshot_after_s=args.screenshot_after,
+            size=args.size,
+        )
+    )

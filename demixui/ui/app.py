@@ -1,0 +1,153 @@
+"""Starting the desktop app: the QApplication, the dark style, the engine, the first file, and screenshots."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+
+from demixui.assets import DEMO_TRACK, asset_path
+from demixui.errors import DemixError, DeviceError
+from demixui.ui.settings import AppSettings, AudioSettings
+from demixui.ui.style import BACKGROUND, PANEL, STYLESHEET, TEXT
+from demixui.ui.window import MainWindow
+
+
+@dataclass
+class LaunchOptions:
+    file: str | None = None  # None: the bundled demo track
+    backend: str = "portaudio"
+    model: str | None = None  # overrides the remembered model
+    settings_path: str | None = None  # an INI file instead of the user's settings
+    screenshot: str | None = None
+    screenshot_after_s: float = 3.0
+    size: tuple[int, int] = (1280, 800)
+
+
+def application() -> QApplication:
+    """The QApplication (created once) with the Fusion style, a dark palette and the stylesheet."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+    app.setApplicationName("demixui")
+    app.setOrganizationName("demixui")
+    app.setStyle("Fusion")
+    palette = QPalette()
+    for role, colour in (
+        (QPalette.ColorRole.Window, BACKGROUND),
+        (QPalette.ColorRole.Base, PANEL),
+        (QPalette.ColorRole.Button, PANEL),
+        (QPalette.ColorRole.Text, TEXT),
+        (QPalette.ColorRole.WindowText, TEXT),
+        (QPalette.ColorRole.ButtonText, TEXT),
+    ):
+        palette.setColor(role, QColor(colour))
+    app.setPalette(palette)
+    app.setStyleSheet(STYLESHEET)
+    return app
+
+
+def settings_store(path: str | None) -> QSettings:
+    if path is not None:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "demixui", "demixui")
+
+
+def engine_factory(options: LaunchOptions, notes: list[str]):
+    """`factory(AudioSettings) -> Engine`, run on the window's worker. A sound device that does not open
+    falls back to the null backend (the app still works, silently) with a note for the banner."""
+
+    def build(audio: AudioSettings):
+        from demixui.engine import Engine
+
+        model = options.model or audio.model_path
+        kwargs = dict(model_path=model, output_device=audio.output_device, blocksize=audio.blocksize,
+                      input_device=audio.input_device)
+        try:
+            return Engine(backend=options.backend, **kwargs)
+        except DeviceError as error:
+            if options.backend == "null":
+                raise
+            notes.append(f"{error}: running without sound (choose a device in Settings)")
+            kwargs["output_device"] = None
+            return Engine(backend="null", **kwargs)
+
+    return build
+
+
+def launch(options: LaunchOptions) -> int:
+    if options.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = application()
+    temp_settings = None
+    if options.screenshot and options.settings_path is None:
+        # a screenshot must not show (or touch) the user's recent files and devices
+        temp_settings = tempfile.TemporaryDirectory(prefix="demixui-shot-")
+        options.settings_path = str(Path(temp_settings.name) / "settings.ini")
+    settings = AppSettings(settings_store(options.settings_path))
+    notes: list[str] = []
+    window = MainWindow(settings, engine_factory=engine_factory(options, notes),
+                        autoplay=options.screenshot is not None)
+
+    def show_notes() -> None:
+        for note in notes:
+            window.show_error(note)
+        notes.clear()
+
+    window.engine_ready.connect(show_notes)
+    window.resize(*options.size)
+    first = options.file
+    if first is None:
+        demo = asset_path(DEMO_TRACK)
+        if demo.is_file():
+            first = str(demo)
+        else:
+            window.show_note(f"The demo track is missing ({demo}): open a file (Ctrl+O) or drop one here.")
+    if first is not None:
+        window.open_file(first)
+    window.show()
+    if options.screenshot:
+        schedule_screenshot(window, options.screenshot, options.screenshot_after_s)
+    try:
+        return app.exec()
+    finally:
+        window.shutdown()
+        if temp_settings is not None:
+            temp_settings.cleanup()
+
+
+def schedule_screenshot(window: MainWindow, path: str, after_s: float) -> None:
+    """Once the first file plays, wait `after_s` seconds, save the window to `path` (atomically) and quit."""
+
+    def take() -> None:
+        save_screenshot(window, path)
+        window.close()
+        QApplication.instance().quit()
+
+    done = []
+
+    def take_once() -> None:
+        if not done:
+            done.append(True)
+            take()
+
+    window.file_opened.connect(lambda _p: QTimer.singleShot(int(after_s * 1000), take_once))
+    window.task_failed.connect(lambda _m: QTimer.singleShot(int(after_s * 1000), take_once))
+    QTimer.singleShot(int((after_s + 30) * 1000), take_once)  # nothing opened at all: shoot what is there
+
+
+def save_screenshot(window: MainWindow, path: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    window.refresh()
+    pixmap = window.grab()
+    tmp = target.with_name(f".{target.stem}.part.png")
+    if not pixmap.save(str(tmp), "PNG"):
+        raise DemixError(f"{target}: could not write the screenshot")
+    os.replace(tmp, target)

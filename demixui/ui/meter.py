@@ -1,0 +1,93 @@
+"""A vertical level meter (RMS bar plus peak marker with hold) painted by hand: cheap to redraw at 60 fps."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from PySide6.QtCore import QRectF, QSize
+from PySide6.QtGui import QColor, QLinearGradient, QPainter
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+METER_FLOOR_DB = -60.0
+METER_CEIL_DB = 6.0
+PEAK_HOLD_S = 1.2
+
+
+def db_to_fraction(db: float) -> float:
+    """Meter position 0..1 of a level in dB (linear in dB between the floor and the ceiling)."""
+    if not math.isfinite(db):
+        return 0.0 if db < 0 else 1.0
+    return min(1.0, max(0.0, (db - METER_FLOOR_DB) / (METER_CEIL_DB - METER_FLOOR_DB)))
+
+
+class LevelMeter(QWidget):
+    """One or more vertical bars. `set_levels(rms_db, peak_db)` takes one value per bar, in dBFS."""
+
+    def __init__(self, colour: str, nb_bars: int = 1, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._colour = QColor(colour)
+        self._rms = [-math.inf] * nb_bars
+        self._peak = [-math.inf] * nb_bars
+        self._hold = [-math.inf] * nb_bars
+        self._hold_time = [0.0] * nb_bars
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+        self.setMinimumHeight(80)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
+        return QSize(8 + 7 * len(self._rms), 200)
+
+    def levels(self) -> tuple[list[float], list[float]]:
+        """The last RMS and peak levels (dB) shown: what the tests read back."""
+        return list(self._rms), list(self._peak)
+
+    def set_levels(self, rms_db, peak_db) -> None:
+        """One RMS and one peak level (dBFS, -inf for silence) per bar."""
+        now = time.monotonic()
+        changed = False
+        for i, (rms, peak) in enumerate(zip(rms_db, peak_db, strict=True)):
+            if peak >= self._hold[i] or now - self._hold_time[i] > PEAK_HOLD_S:
+                self._hold[i] = peak
+                self._hold_time[i] = now
+                changed = True
+            if rms != self._rms[i] or peak != self._peak[i]:
+                changed = True
+            self._rms[i] = rms
+            self._peak[i] = peak
+        if changed:
+            self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
+        nb_bars = len(self._rms)
+        gap = 2.0
+        width = (self.width() - gap * (nb_bars - 1)) / nb_bars
+        height = float(self.height())
+        zero_db_y = height * (1.0 - db_to_fraction(0.0))
+        gradient = QLinearGradient(0, height, 0, 0)
+        gradient.setColorAt(0.0, self._colour.darker(160))
+        gradient.setColorAt(db_to_fraction(-12.0), self._colour)
+        gradient.setColorAt(db_to_fraction(-1.0), QColor("#ffd166"))
+        gradient.setColorAt(1.0, QColor("#ff5a5a"))
+        for i in range(nb_bars):
+            x = i * (width + gap)
+            painter.fillRect(QRectF(x, 0, width, height), QColor("#23272f"))
+            top = height * (1.0 - db_to_fraction(self._rms[i]))
+            painter.fillRect(QRectF(x, top, width, height - top), gradient)
+            peak_y = height * (1.0 - db_to_fraction(self._peak[i]))
+            painter.fillRect(QRectF(x, peak_y, width, 1.5), self._colour.lighter(130))
+            if math.isfinite(self._hold[i]) and self._hold[i] > METER_FLOOR_DB:
+                hold_y = height * (1.0 - db_to_fraction(self._hold[i]))
+                hold_colour = QColor("#ff5a5a") if self._hold[i] > 0.0 else QColor("#e6e8ee")
+                painter.fillRect(QRectF(x, hold_y, width, 2.0), hold_colour)
+        painter.fillRect(QRectF(0, zero_db_y, self.width(), 1.0), QColor(255, 255, 255, 60))
+        painter.end()
+
+
+def format_db(db: float, digits: int = 1) -> str:
+    """`-6.0 dB`, `+3.5 dB`, `-∞ dB`."""
+    if not math.isfinite(db):
+        return "-∞ dB" if db < 0 else "+∞ dB"
+    sign = "+" if db > 0.05 else ""
+    return f"{sign}{db:.{digits}f} dB"

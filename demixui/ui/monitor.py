@@ -1,0 +1,152 @@
+"""The monitor: an honest readout of latency, inference time against its budget, real-time factor, underruns
+(which flash when they happen) and ring fill, all read from engine snapshots."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+
+from demixui.ui.style import DANGER, OK, WARNING
+
+FLASH_S = 0.8
+
+
+def _ms(value: float) -> str:
+    return f"{value:.1f} ms" if math.isfinite(value) else "–"
+
+
+def _label(text: str = "", name: str = "Figure") -> QLabel:
+    label = QLabel(text)
+    label.setObjectName(name)
+    return label
+
+
+def _bar() -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, 1000)
+    bar.setTextVisible(False)
+    bar.setFixedHeight(6)
+    return bar
+
+
+def _bar_colour(bar: QProgressBar, fraction: float) -> None:
+    colour = OK if fraction < 0.6 else WARNING if fraction < 1.0 else DANGER
+    if bar.property("colour") != colour:
+        bar.setProperty("colour", colour)
+        bar.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 3px; }}")
+
+
+class UnderrunCounter(QLabel):
+    """A count that turns red for FLASH_S seconds each time it goes up."""
+
+    def __init__(self, tooltip: str, parent: QWidget | None = None):
+        super().__init__("0", parent)
+        self.setObjectName("Counter")
+        self.setToolTip(tooltip)
+        self.setProperty("flash", False)
+        self.count = 0
+        self._flash_until = 0.0
+
+    def flashing(self) -> bool:
+        return bool(self.property("flash"))
+
+    def show_count(self, count: int, now: float) -> None:
+        if count > self.count:
+            self._flash_until = now + FLASH_S
+        if count != self.count:
+            self.count = count
+            self.setText(str(count))
+        flash = now < self._flash_until
+        if flash != self.flashing():
+            self.setProperty("flash", flash)
+            self.style().unpolish(self)  # re-evaluate the [flash="true"] stylesheet rule
+            self.style().polish(self)
+
+
+class MonitorPanel(QFrame):
+    """Four groups side by side: latency, inference, underruns, buffer."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("Panel")
+        self.total_latency = _label("–", "BigFigure")
+        self.total_latency.setToolTip("Total output latency: model (algorithmic) + buffered audio + device")
+        self.latency_breakdown = _label("", "Dim")
+        self.inference = _label("", "Figure")
+        self.inference.setToolTip(
+            "Inference time per model hop: median (p50) and 99th percentile,"
+            " against the hop's real-time budget"
+        )
+        self.inference_bar = _bar()
+        self.inference_bar.setToolTip("p99 inference time as a share of the hop budget")
+        self.realtime = _label("", "Figure")
+        self.realtime.setToolTip("Real-time factor: processing time / audio time (below 1 keeps up)")
+        self.app_underruns = UnderrunCounter(
+            "Model fell behind: the dry mix was played instead (app underruns)"
+        )
+        self.device_underruns = UnderrunCounter("The sound device ran dry (device underruns)")
+        self.ring_fill = _bar()
+        self.ring_fill.setToolTip("How full the separated-audio buffer is")
+        self.ring_label = _label("", "Figure")
+        self.details = _label("", "Dim")
+        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        latency = QVBoxLayout()
+        latency.addWidget(_label("LATENCY", "PanelTitle"))
+        latency.addWidget(self.total_latency)
+        latency.addWidget(self.latency_breakdown)
+
+        inference = QVBoxLayout()
+        inference.addWidget(_label("INFERENCE", "PanelTitle"))
+        inference.addWidget(self.inference)
+        inference.addWidget(self.inference_bar)
+        inference.addWidget(self.realtime)
+
+        underruns = QGridLayout()
+        underruns.addWidget(_label("UNDERRUNS", "PanelTitle"), 0, 0, 1, 2)
+        underruns.addWidget(_label("app", "Dim"), 1, 0)
+        underruns.addWidget(self.app_underruns, 1, 1)
+        underruns.addWidget(_label("device", "Dim"), 2, 0)
+        underruns.addWidget(self.device_underruns, 2, 1)
+
+        buffer = QVBoxLayout()
+        buffer.addWidget(_label("BUFFER", "PanelTitle"))
+        buffer.addWidget(self.ring_label)
+        buffer.addWidget(self.ring_fill)
+        buffer.addWidget(self.details)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(14, 10, 14, 10)
+        layout.setSpacing(28)
+        for group, stretch in ((latency, 3), (inference, 3), (underruns, 2), (buffer, 4)):
+            layout.addLayout(group, stretch)
+
+    def show_snapshot(self, snap) -> None:
+        now = time.monotonic()
+        self.total_latency.setText(_ms(snap.total_latency_ms))
+        self.latency_breakdown.setText(
+            f"model {_ms(snap.model_latency_ms)} · buffer {_ms(snap.buffer_latency_ms)}"
+            f" · device {_ms(snap.device_latency_ms)}"
+        )
+        self.inference.setText(
+            f"p50 {_ms(snap.inference_p50_ms)}  p99 {_ms(snap.inference_p99_ms)}"
+            f"  / {_ms(snap.hop_budget_ms)} budget"
+        )
+        budget_share = snap.inference_p99_ms / snap.hop_budget_ms if snap.hop_budget_ms > 0 else 0.0
+        budget_share = budget_share if math.isfinite(budget_share) else 0.0
+        self.inference_bar.setValue(int(min(1.0, budget_share) * 1000))
+        _bar_colour(self.inference_bar, budget_share)
+        rtf = snap.realtime_factor
+        self.realtime.setText(f"real-time factor {rtf:.2f}×" if math.isfinite(rtf) else "real-time factor –")
+        self.app_underruns.show_count(int(snap.app_underruns), now)
+        self.device_underruns.show_count(int(snap.device_underruns), now)
+        fill = min(1.0, max(0.0, float(snap.ring_fill)))
+        self.ring_fill.setValue(int(fill * 1000))
+        self.ring_label.setText(f"ring {fill * 100:.0f} % full")
+        device = snap.output_device if snap.output_device not in (None, "") else "default device"
+        self.details.setText(
+            f"{snap.model_name} · {snap.sample_rate / 1000:g} kHz · block {snap.blocksize} · {device}"
+        )

@@ -1,0 +1,172 @@
+"""Settings remembered between runs (QSettings) and the dialog that edits them.
+
+Devices are stored by name (what sounddevice accepts and what survives a replug), `None` meaning the
+system default.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from PySide6.QtCore import QSettings
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+BLOCK_SIZES = tuple(2**k for k in range(6, 13))  # 64 .. 4096 frames
+DEFAULT_BLOCKSIZE = 256
+MAX_RECENT = 8
+
+
+@dataclass
+class AudioSettings:
+    output_device: str | None = None
+    input_device: str | None = None
+    blocksize: int = DEFAULT_BLOCKSIZE
+    model_path: str | None = None  # None: the bundled default model
+    live_input: bool = False
+
+
+@dataclass
+class AppSettings:
+    """Typed access to a QSettings store (tests pass one backed by a temporary INI file)."""
+
+    store: QSettings
+    audio: AudioSettings = field(default_factory=AudioSettings)
+
+    def __post_init__(self) -> None:
+        self.audio = self.load_audio()
+
+    def _text(self, key: str) -> str | None:
+        value = self.store.value(key, "")
+        return str(value) if value not in (None, "") else None
+
+    def load_audio(self) -> AudioSettings:
+        blocksize = self.store.value("audio/blocksize", DEFAULT_BLOCKSIZE)
+        try:
+            blocksize = int(blocksize)
+        except (TypeError, ValueError):
+            blocksize = DEFAULT_BLOCKSIZE
+        return AudioSettings(
+            output_device=self._text("audio/output_device"),
+            input_device=self._text("audio/input_device"),
+            blocksize=blocksize if blocksize in BLOCK_SIZES else DEFAULT_BLOCKSIZE,
+            model_path=self._text("model/path"),
+            live_input=str(self.store.value("audio/live_input", "false")).lower() == "true",
+        )
+
+    def save_audio(self, audio: AudioSettings) -> None:
+        self.audio = audio
+        self.store.setValue("audio/output_device", audio.output_device or "")
+        self.store.setValue("audio/input_device", audio.input_device or "")
+        self.store.setValue("audio/blocksize", int(audio.blocksize))
+        self.store.setValue("model/path", audio.model_path or "")
+        self.store.setValue("audio/live_input", "true" if audio.live_input else "false")
+        self.store.sync()
+
+    def recent_files(self) -> list[str]:
+        value = self.store.value("recent/files", [])
+        if isinstance(value, str):  # QSettings gives a lone string for a one-element list
+            value = [value]
+        return [str(v) for v in (value or []) if v][:MAX_RECENT]
+
+    def add_recent_file(self, path: str) -> list[str]:
+        files = [path] + [f for f in self.recent_files() if f != path]
+        self.store.setValue("recent/files", files[:MAX_RECENT])
+        self.store.sync()
+        return files[:MAX_RECENT]
+
+
+def list_devices() -> tuple[list[str], list[str]]:
+    """Names of the output and input devices PortAudio sees; empty lists when it cannot be queried."""
+    try:
+        import sounddevice
+
+        devices = sounddevice.query_devices()
+    except Exception:  # noqa: BLE001 - no PortAudio or no sound server: the lists are just empty
+        return [], []
+    outputs = [d["name"] for d in devices if d.get("max_output_channels", 0) >= 2]
+    inputs = [d["name"] for d in devices if d.get("max_input_channels", 0) >= 1]
+    return outputs, inputs
+
+
+class SettingsDialog(QDialog):
+    """Edits an AudioSettings; `values()` reads the result. Opened with `open()`, never a blocking exec()."""
+
+    def __init__(self, audio: AudioSettings, parent: QWidget | None = None, devices=None):
+        super().__init__(parent)
+        self.setWindowTitle("demixui settings")
+        outputs, inputs = devices if devices is not None else list_devices()
+        self.output_box = self._device_box(outputs, audio.output_device)
+        self.input_box = self._device_box(inputs, audio.input_device)
+        self.blocksize_box = QComboBox()
+        for frames in BLOCK_SIZES:
+            self.blocksize_box.addItem(f"{frames} frames ({frames / 44.1:.1f} ms)", frames)
+        self.blocksize_box.setCurrentIndex(BLOCK_SIZES.index(audio.blocksize))
+        self.blocksize_box.setToolTip("Audio device block size: smaller is lower latency, larger is safer")
+        self.model_edit = QLineEdit(audio.model_path or "")
+        self.model_edit.setPlaceholderText("bundled default model")
+        self.model_edit.setToolTip("An ONNX model exported by `demixui export`; empty for the bundled model")
+        browse = QPushButton("Browse…")
+        bundled = QPushButton("Bundled")
+        browse.clicked.connect(self._browse_model)
+        bundled.clicked.connect(self.model_edit.clear)
+        self.live_box = QCheckBox("Separate the live input instead of a file")
+        self.live_box.setChecked(audio.live_input)
+
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.model_edit, 1)
+        model_row.addWidget(browse)
+        model_row.addWidget(bundled)
+        form = QFormLayout()
+        form.addRow("Output device", self.output_box)
+        form.addRow("Input device", self.input_box)
+        form.addRow("Block size", self.blocksize_box)
+        form.addRow("Model", model_row)
+        form.addRow("", self.live_box)
+        standard = QDialogButtonBox.StandardButton
+        buttons = QDialogButtonBox(standard.Ok | standard.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(520)
+
+    @staticmethod
+    def _device_box(names: list[str], current: str | None) -> QComboBox:
+        box = QComboBox()
+        box.addItem("System default", None)
+        for name in names:
+            box.addItem(name, name)
+        if current is not None:
+            index = box.findData(current)
+            if index < 0:  # remembered device not present now: keep it selectable, it may come back
+                box.addItem(f"{current} (not found)", current)
+                index = box.count() - 1
+            box.setCurrentIndex(index)
+        return box
+
+    def _browse_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", "ONNX models (*.onnx)")
+        if path:
+            self.model_edit.setText(path)
+
+    def values(self) -> AudioSettings:
+        return AudioSettings(
+            output_device=self.output_box.currentData(),
+            input_device=self.input_box.currentData(),
+            blocksize=int(self.blocksize_box.currentData()),
+            model_path=self.model_edit.text().strip() or None,
+            live_input=self.live_box.isChecked(),
+        )

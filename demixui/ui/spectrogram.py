@@ -1,0 +1,125 @@
+"""The live scrolling spectrogram: what is being heard (or the input, or one stem) on a log-frequency axis.
+
+The engine's analysis thread turns exactly what was played into dB columns `(nb_new, nb_bands)` of log-spaced
+bands (30 Hz to 20 kHz), so the picture lines up with the sound; each UI tick pushes the new columns in at the
+right edge of a fixed `(nb_columns, nb_bands)` image. Levels and the colour map are set once, so a colour
+always means the same dB.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from demixui.engine.analysis import NB_BANDS, SPEC_HOP
+from demixui.ui.style import PANEL, PANEL_BORDER, SPECTROGRAM_COLORMAP, SPECTROGRAM_LEVELS_DB, TEXT_DIM
+
+HISTORY_S = 6.0
+# The engine's band edges (demixui.engine.analysis.band_matrix): 30 Hz to min(20 kHz, Nyquist).
+LOW_HZ = 30.0
+HIGH_HZ = 20000.0
+FREQUENCY_TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+
+
+class SpectrogramView(QFrame):
+    """A panel with a source selector and the scrolling image. Call `pull(engine)` on every UI tick."""
+
+    source_changed = Signal(str)
+
+    def __init__(self, stems: tuple[str, ...], sample_rate: float = 44100.0, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("Panel")
+        self.sample_rate = float(sample_rate)
+        self.nb_columns = int(round(HISTORY_S * self.sample_rate / SPEC_HOP))
+        self.image = np.full((self.nb_columns, NB_BANDS), SPECTROGRAM_LEVELS_DB[0], dtype=np.float32)
+        self.columns_received = 0  # total columns drawn since start: the tests watch it grow
+        self._next_index = 0
+
+        title = QLabel("SPECTROGRAM")
+        title.setObjectName("PanelTitle")
+        self.source_box = QComboBox()
+        self.source_box.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.source_box.setToolTip("What the spectrogram shows: the output you hear, the input, or one stem")
+        self.source_box.addItem("Output mix", "output")
+        self.source_box.addItem("Input", "input")
+        for stem in stems:
+            self.source_box.addItem(stem.capitalize(), stem)
+
+        self.plot = pg.PlotWidget(background=PANEL)
+        self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
+        self.plot.getPlotItem().getViewBox().setDefaultPadding(0.0)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(PANEL_BORDER))
+            axis.setTextPen(pg.mkPen(TEXT_DIM))
+        self.plot.getAxis("bottom").setLabel("seconds", color=TEXT_DIM)
+        self.item = pg.ImageItem(self.image, levels=SPECTROGRAM_LEVELS_DB)
+        self.item.setColorMap(pg.colormap.get(SPECTROGRAM_COLORMAP))
+        self.plot.addItem(self.item)
+        self._apply_geometry()
+
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.source_box)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 10, 12, 10)
+        layout.addLayout(header)
+        layout.addWidget(self.plot, 1)
+        self.source_box.currentIndexChanged.connect(self._on_source)
+
+    def source(self) -> str:
+        return str(self.source_box.currentData())
+
+    def set_source(self, source: str) -> None:
+        index = self.source_box.findData(source)
+        if index < 0:
+            raise ValueError(f"unknown spectrogram source {source!r}")
+        self.source_box.setCurrentIndex(index)
+
+    def set_sample_rate(self, sample_rate: float) -> None:
+        if sample_rate > 0 and sample_rate != self.sample_rate:
+            self.sample_rate = float(sample_rate)
+            self._apply_geometry()
+
+    def _apply_geometry(self) -> None:
+        low, high = math.log10(LOW_HZ), math.log10(min(HIGH_HZ, self.sample_rate / 2))
+        history_s = self.nb_columns * SPEC_HOP / self.sample_rate
+        self.item.setRect(QRectF(-history_s, low, history_s, high - low))
+        self.plot.setXRange(-history_s, 0.0, padding=0.0)
+        self.plot.setYRange(low, high, padding=0.0)
+        ticks = [(math.log10(f), f"{f // 1000}k" if f >= 1000 else str(f)) for f in FREQUENCY_TICKS_HZ]
+        self.plot.getAxis("left").setTicks([[t for t in ticks if low <= t[0] <= high]])
+
+    def _on_source(self) -> None:
+        # A new source starts from its own history: the engine gives what it still holds from index 0.
+        self._next_index = 0
+        self.image.fill(SPECTROGRAM_LEVELS_DB[0])
+        self.item.setImage(self.image, autoLevels=False)
+        self.source_changed.emit(self.source())
+
+    def pull(self, engine) -> int:
+        """Fetch the columns played since the last call and scroll them in; returns how many were added."""
+        columns, self._next_index = engine.spectrogram(self.source(), self._next_index)
+        nb_new = int(columns.shape[0]) if columns.ndim == 2 else 0
+        if nb_new == 0:
+            return 0
+        self.push(columns)
+        return nb_new
+
+    def push(self, columns: np.ndarray) -> None:
+        """Scroll in dB columns `(nb_new, nb_bands)`, oldest first."""
+        nb_new, nb_bands = columns.shape
+        assert nb_bands == self.image.shape[1], (columns.shape, self.image.shape)
+        shown = columns[-self.nb_columns :]
+        nb_shown = shown.shape[0]
+        self.image[: self.nb_columns - nb_shown] = self.image[nb_shown:]  # scroll left; numpy handles overlap
+        self.image[self.nb_columns - nb_shown :] = shown
+        self.item.setImage(self.image, autoLevels=False)
+        self.columns_received += nb_new

@@ -1,0 +1,131 @@
+"""The dark look: one Qt stylesheet, per-stem accent colours and the spectrogram colour map.
+
+Sizes in the stylesheet are in points or pixels that Qt scales with the screen's device pixel ratio,
+so the same sheet reads well on a laptop and on a large monitor.
+"""
+
+from __future__ import annotations
+
+# Accent colour per stem (vocals, drums, bass, other); unknown stems fall back to grey.
+STEM_COLOURS: dict[str, str] = {
+    "vocals": "#ff5c8a",
+    "drums": "#ffb547",
+    "bass": "#4fc3f7",
+    "other": "#8bd17c",
+}
+FALLBACK_COLOUR = "#b0b6c3"
+
+BACKGROUND = "#121418"
+PANEL = "#1a1d23"
+PANEL_BORDER = "#2a2e37"
+TEXT = "#e6e8ee"
+TEXT_DIM = "#8a91a0"
+ACCENT = "#7c9cff"
+DANGER = "#ff5a5a"
+WARNING = "#ffb547"
+OK = "#6fd08c"
+
+# The spectrogram's colour map (a pyqtgraph built-in) and its fixed levels in dB.
+SPECTROGRAM_COLORMAP = "inferno"
+SPECTROGRAM_LEVELS_DB = (-100.0, -10.0)
+
+
+def stem_colour(stem: str) -> str:
+    return STEM_COLOURS.get(stem, FALLBACK_COLOUR)
+
+
+STYLESHEET = f"""
+QWidget {{
+    background-color: {BACKGROUND};
+    color: {TEXT};
+    font-size: 10pt;
+}}
+QMainWindow::separator {{ background: {PANEL_BORDER}; width: 1px; height: 1px; }}
+QMenuBar {{ background: {BACKGROUND}; }}
+QMenuBar::item:selected, QMenu::item:selected {{ background: {PANEL_BORDER}; }}
+QMenu {{ background: {PANEL}; border: 1px solid {PANEL_BORDER}; }}
+QToolTip {{ background: {PANEL}; color: {TEXT}; border: 1px solid {PANEL_BORDER}; padding: 4px; }}
+
+QFrame#Panel {{
+    background-color: {PANEL};
+    border: 1px solid {PANEL_BORDER};
+    border-radius: 8px;
+}}
+QFrame#Panel QWidget {{ background-color: transparent; }}
+QLabel#PanelTitle {{
+    color: {TEXT_DIM};
+    font-size: 8pt;
+    font-weight: bold;
+    letter-spacing: 1px;
+}}
+QLabel#SourceName {{ font-size: 13pt; font-weight: bold; }}
+QLabel#Time {{ font-family: "DejaVu Sans Mono", monospace; color: {TEXT_DIM}; }}
+QLabel#BigFigure {{ font-size: 20pt; font-weight: bold; }}
+QLabel#Dim {{ color: {TEXT_DIM}; }}
+QLabel#Figure {{ font-family: "DejaVu Sans Mono", monospace; }}
+QLabel#StemName {{ font-weight: bold; font-size: 10pt; }}
+QLabel#GainLabel {{ font-family: "DejaVu Sans Mono", monospace; color: {TEXT_DIM}; font-size: 9pt; }}
+
+QPushButton, QToolButton {{
+    background-color: #252932;
+    border: 1px solid {PANEL_BORDER};
+    border-radius: 6px;
+    padding: 5px 10px;
+    color: {TEXT};
+}}
+QPushButton:hover, QToolButton:hover {{ background-color: #2e333e; }}
+QPushButton:pressed, QToolButton:pressed {{ background-color: #1f232b; }}
+QPushButton:checked, QToolButton:checked {{
+    background-color: {ACCENT}; color: #0d0f14; border-color: {ACCENT};
+}}
+QPushButton:disabled, QToolButton:disabled {{ color: #555b66; }}
+QPushButton#Transport {{ font-size: 13pt; min-width: 36px; min-height: 28px; }}
+QPushButton#Mute:checked {{ background-color: {WARNING}; border-color: {WARNING}; }}
+QPushButton#Solo:checked {{ background-color: {OK}; border-color: {OK}; }}
+QPushButton#Karaoke {{ font-weight: bold; padding: 7px 14px; }}
+QPushButton#Karaoke:checked {{
+    background-color: {STEM_COLOURS["vocals"]}; border-color: {STEM_COLOURS["vocals"]};
+}}
+
+QSlider::groove:horizontal {{ height: 6px; background: #2a2e37; border-radius: 3px; }}
+QSlider::sub-page:horizontal {{ background: {ACCENT}; border-radius: 3px; }}
+QSlider::handle:horizontal {{
+    background: {TEXT}; width: 14px; margin: -5px 0; border-radius: 7px;
+}}
+QSlider::groove:vertical {{ width: 6px; background: #2a2e37; border-radius: 3px; }}
+QSlider::handle:vertical {{
+    background: {TEXT}; height: 22px; margin: 0 -9px; border-radius: 4px;
+}}
+
+QComboBox, QSpinBox, QLineEdit {{
+    background-color: #252932;
+    border: 1px solid {PANEL_BORDER};
+    border-radius: 5px;
+    padding: 3px 6px;
+}}
+QComboBox QAbstractItemView {{ background: {PANEL}; selection-background-color: {PANEL_BORDER}; }}
+QCheckBox::indicator, QRadioButton::indicator {{ width: 14px; height: 14px; }}
+QProgressBar {{
+    background: #252932; border: none; border-radius: 3px; max-height: 6px; text-align: center;
+}}
+QProgressBar::chunk {{ background: {ACCENT}; border-radius: 3px; }}
+
+QFrame#Banner {{ border-radius: 6px; }}
+QFrame#Banner[level="error"] {{ background-color: #4a1f24; border: 1px solid {DANGER}; }}
+QFrame#Banner[level="info"] {{ background-color: #1f2a4a; border: 1px solid {ACCENT}; }}
+QFrame#Banner QLabel {{ background: transparent; }}
+QFrame#Banner QPushButton {{ background: transparent; border: none; padding: 2px 6px; }}
+
+QLabel#Counter {{ font-family: "DejaVu Sans Mono", monospace; border-radius: 4px; padding: 1px 6px; }}
+QLabel#Counter[flash="true"] {{ background-color: {DANGER}; color: #0d0f14; }}
+"""
+
+
+def stem_slider_style(stem: str) -> str:
+    """The stylesheet of one stem's fader: the handle and the filled part take the stem's colour."""
+    colour = stem_colour(stem)
+    return f"""
+QSlider::add-page:vertical {{ background: {colour}; border-radius: 3px; }}
+QSlider::sub-page:vertical {{ background: #2a2e37; border-radius: 3px; }}
+QSlider::handle:vertical {{ background: {colour}; border: 2px solid #0d0f14; }}
+"""

@@ -1,0 +1,367 @@
+"""The main window: transport, stem mixer, spectrogram and monitor around one Engine.
+
+Threads: the GUI thread only makes cheap engine calls (gains, mute, play) and reads snapshots on a timer;
+anything that may take time (opening a file, loading a model, changing devices) goes through `TaskRunner`.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QSplitter, QVBoxLayout, QWidget
+
+from demixui.audiofile import SUPPORTED_EXTENSIONS
+from demixui.engine import STEMS, EngineSnapshot
+from demixui.errors import DemixError
+from demixui.ui.banner import Banner
+from demixui.ui.mixer import MixerPanel
+from demixui.ui.monitor import MonitorPanel
+from demixui.ui.settings import AppSettings, AudioSettings, SettingsDialog
+from demixui.ui.spectrogram import SpectrogramView
+from demixui.ui.tasks import TaskRunner
+from demixui.ui.transport import TransportBar
+
+REFRESH_MS = 16  # ~60 fps; the spectrogram and meters read the engine's latest values at this rate
+SEEK_STEP_S = 5.0
+# Shift+digit arrives as a shifted symbol on most layouts: listen for both forms (US layout symbols).
+SHIFTED_DIGITS = ("!", "@", "#", "$")
+AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS) + ");;All files (*)"
+
+
+IDLE_SNAPSHOT = EngineSnapshot(
+    state="empty", source_name="", position_s=0.0, duration_s=0.0, loop=False, model_latency_ms=math.nan,
+    buffer_latency_ms=math.nan, device_latency_ms=math.nan, total_latency_ms=math.nan,
+    inference_p50_ms=math.nan, inference_p99_ms=math.nan, inference_max_ms=math.nan, hop_budget_ms=math.nan,
+    realtime_factor=math.nan, app_underruns=0, device_underruns=0, ring_fill=0.0,
+    stem_rms_db=(-math.inf,) * len(STEMS), stem_peak_db=(-math.inf,) * len(STEMS),
+    output_peak_db=(-math.inf, -math.inf), gains_db=(0.0,) * len(STEMS), muted=(False,) * len(STEMS),
+    soloed=(False,) * len(STEMS), karaoke=False, karaoke_reduction_db=math.inf, blocksize=0, output_device="",
+    sample_rate=44100, model_name="no model", error=None, error_count=0,
+)  # what the panels show while there is no engine (no model yet)
+
+
+def error_text(error: BaseException) -> str:
+    """One line for the banner: a DemixError's own message, else the exception's type and message."""
+    if isinstance(error, DemixError | OSError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+class MainWindow(QMainWindow):
+    file_opened = Signal(str)  # emitted on the GUI thread once the engine has opened a file
+    task_failed = Signal(str)
+
+    engine_ready = Signal()
+
+    def __init__(self, settings: AppSettings, engine=None, engine_factory=None, autoplay: bool = False):
+        """`engine`: a running Engine, or None and `engine_factory(AudioSettings) -> Engine` to build one on
+        the worker (the window shows at once; loading a model takes a while)."""
+        super().__init__()
+        self.engine = engine
+        self.engine_factory = engine_factory
+        self.settings = settings
+        self.stems: tuple[str, ...] = tuple(engine.stems) if engine is not None else STEMS
+        self.autoplay = autoplay
+        self.tasks = TaskRunner(self)
+        self._errors_seen = 0
+        self._closed = False
+        self._pending_file: str | None = None
+        self._building: object | None = None  # an engine built on the worker, not yet handed over
+        self._building_active = False
+        self.setWindowTitle("demixui")
+        self.setAcceptDrops(True)
+        self.setMinimumSize(960, 620)
+
+        self.transport = TransportBar()
+        self.banner = Banner()
+        self.mixer = MixerPanel(self.stems)
+        self.spectrogram = SpectrogramView(self.stems)
+        self.monitor = MonitorPanel()
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(self.mixer)
+        splitter.addWidget(self.spectrogram)
+        splitter.setStretchFactor(0, 2)
+        splitter.setStretchFactor(1, 3)
+        splitter.setChildrenCollapsible(False)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(10, 10, 10, 10)
+        layout.setSpacing(8)
+        layout.addWidget(self.transport)
+        layout.addWidget(self.banner)
+        layout.addWidget(splitter, 1)
+        bottom = QHBoxLayout()
+        bottom.addWidget(self.monitor)
+        layout.addLayout(bottom)
+        self.setCentralWidget(central)
+
+        self._build_menu()
+        self._build_shortcuts()
+        self._connect()
+        self.transport.set_recent_files(settings.recent_files())
+        geometry = settings.store.value("window/geometry")
+        if isinstance(geometry, QByteArray) and not geometry.isEmpty():
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1280, 800)
+        self.timer = QTimer(self)
+        self.timer.setInterval(REFRESH_MS)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start()
+        if engine is None and engine_factory is not None:
+            self.build_engine(settings.audio)
+
+    def build_engine(self, audio: AudioSettings, on_built=None) -> None:
+        """Make the engine on the worker; until then the panels show an idle state."""
+        self._building_active = True
+
+        def build():
+            self._building = self.engine_factory(audio)  # kept so that shutdown() can close it if need be
+            return self._building
+
+        def built(engine) -> None:
+            old, self.engine, self._building = self.engine, engine, None
+            self._building_active = False
+            if old is not None:
+                old.close()
+            self._reapply_mix()
+            if on_built is not None:
+                on_built()
+            self.engine_ready.emit()
+            if self._pending_file is not None:
+                path, self._pending_file = self._pending_file, None
+                self.open_file(path)
+
+        def failed(error: BaseException) -> None:
+            self._building_active = False
+            self.show_error(f"{error_text(error)}: choose a model in Settings (Ctrl+,)")
+            self.task_failed.emit(error_text(error))
+
+        self.tasks.submit(build, built, failed)
+
+    def _reapply_mix(self) -> None:
+        """A new engine starts neutral: give it what the controls show."""
+        for strip in self.mixer.strips:
+            self._call("set_gain_db", strip.stem, strip.gain_db())
+            self._call("set_mute", strip.stem, strip.mute_button.isChecked())
+            self._call("set_solo", strip.stem, strip.solo_button.isChecked())
+        self._call("set_karaoke", self.mixer.karaoke_button.isChecked(), self.mixer.reduction_db())
+        self._call("set_loop", self.transport.loop_button.isChecked())
+
+    # ---- construction -------------------------------------------------------------------------------------
+    def _build_menu(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._add_action(file_menu, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
+        self.recent_menu = file_menu.addMenu("Open &recent")
+        self._add_action(file_menu, "&Live input", "Ctrl+L", self.open_live)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Settings…", "Ctrl+,", self.open_settings)
+        file_menu.addSeparator()
+        self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        self._fill_recent_menu(self.settings.recent_files())
+
+    def _add_action(self, menu, text, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _fill_recent_menu(self, paths: list[str]) -> None:
+        self.recent_menu.clear()
+        for path in paths:
+            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_file(p)).setToolTip(path)
+        self.recent_menu.setEnabled(bool(paths))
+        self.transport.set_recent_files(paths)
+
+    def _shortcut(self, keys: list[str], slot) -> QShortcut:
+        shortcut = QShortcut(self)
+        shortcut.setKeys([QKeySequence(k) for k in keys])
+        shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
+        shortcut.activated.connect(slot)
+        return shortcut
+
+    def _build_shortcuts(self) -> None:
+        self._shortcut(["Space"], self.toggle_play)
+        self._shortcut(["K"], self.mixer.karaoke_button.toggle)
+        self._shortcut(["L"], self.transport.loop_button.toggle)
+        self._shortcut(["R"], self.mixer.reset)
+        self._shortcut(["Left"], lambda: self.seek_relative(-SEEK_STEP_S))
+        self._shortcut(["Right"], lambda: self.seek_relative(SEEK_STEP_S))
+        for i, strip in enumerate(self.mixer.strips[:4]):
+            self._shortcut([str(i + 1)], strip.mute_button.toggle)
+            self._shortcut([f"Shift+{i + 1}", SHIFTED_DIGITS[i]], strip.solo_button.toggle)
+
+    def _connect(self) -> None:
+        t = self.transport
+        t.open_requested.connect(self.open_dialog)
+        t.recent_requested.connect(self.open_file)
+        t.play_pause_requested.connect(self.toggle_play)
+        t.stop_requested.connect(lambda: self._call("stop"))
+        t.loop_toggled.connect(lambda on: self._call("set_loop", on))
+        t.seek_requested.connect(lambda seconds: self._call("seek", seconds))
+        for strip in self.mixer.strips:
+            strip.gain_changed.connect(lambda stem, db: self._call("set_gain_db", stem, db))
+            strip.mute_toggled.connect(lambda stem, on: self._call("set_mute", stem, on))
+            strip.solo_toggled.connect(lambda stem, on: self._call("set_solo", stem, on))
+        self.mixer.karaoke_changed.connect(lambda on, db: self._call("set_karaoke", on, db))
+        self.mixer.reset_requested.connect(lambda: self._call("reset_mix"))
+
+    # ---- engine calls -------------------------------------------------------------------------------------
+    def _call(self, name: str, *args) -> None:
+        """A cheap engine call from the GUI thread; a DemixError becomes a banner, not a crash."""
+        if self.engine is None:
+            return
+        try:
+            getattr(self.engine, name)(*args)
+        except DemixError as error:
+            self.show_error(str(error))
+
+    def show_error(self, text: str) -> None:
+        self.banner.show_message(text, "error")
+
+    def show_note(self, text: str) -> None:
+        self.banner.show_message(text, "info")
+
+    def _run_slow(self, what: str, fn, on_done=None) -> None:
+        def failed(error: BaseException) -> None:
+            self.show_error(str(error) if isinstance(error, DemixError) else f"{what}: {error_text(error)}")
+            self.task_failed.emit(error_text(error))
+
+        self.tasks.submit(fn, on_done or (lambda _result: None), failed)
+
+    def open_file(self, path: str) -> None:
+        path = str(path)
+        if self.engine is None:
+            if self._building_active:
+                self._pending_file = path  # opened as soon as the engine is up
+            else:
+                self.show_error("no model is loaded: choose one in Settings (Ctrl+,)")
+            return
+        self.transport.state_label.setText(f"opening {Path(path).name}…")
+        engine = self.engine
+
+        def opened(_result) -> None:
+            self._fill_recent_menu(self.settings.add_recent_file(str(Path(path).resolve())))
+            self.banner.hide()
+            if self.autoplay:
+                self._call("play")
+            self.file_opened.emit(path)
+
+        self._run_slow(f"could not open {path}", lambda: engine.open_file(path), opened)
+
+    def open_live(self) -> None:
+        if self.engine is None:
+            self.show_error("no model is loaded: choose one in Settings (Ctrl+,)")
+            return
+        device, engine = self.settings.audio.input_device, self.engine
+        self._run_slow("could not open the live input", lambda: engine.open_live(device))
+
+    def open_dialog(self) -> None:
+        dialog = QFileDialog(self, "Open an audio file", "", AUDIO_FILTER)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.open_file)
+        dialog.open()  # window-modal but non-blocking: the timer keeps running
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings.audio, self)
+        dialog.accepted.connect(lambda: self.apply_settings(dialog.values()))
+        dialog.open()
+        return dialog
+
+    def apply_settings(self, new: AudioSettings) -> None:
+        """Apply the changed settings on the worker, and remember them once they took."""
+        old = self.settings.audio
+        engine = self.engine
+        if engine is None:
+            if self.engine_factory is not None:
+                self.build_engine(new, lambda: self.settings.save_audio(new))
+            return
+
+        def apply() -> None:
+            if new.output_device != old.output_device:
+                engine.set_output_device(new.output_device)
+            if new.input_device != old.input_device:
+                engine.set_input_device(new.input_device)
+            if new.blocksize != old.blocksize:
+                engine.set_blocksize(new.blocksize)
+            if new.model_path != old.model_path:
+                engine.load_model(new.model_path)
+            if new.live_input and not old.live_input:
+                engine.open_live(new.input_device)
+
+        self._run_slow("could not apply the settings", apply, lambda _r: self.settings.save_audio(new))
+
+    def snapshot(self) -> EngineSnapshot:
+        return self.engine.snapshot() if self.engine is not None else IDLE_SNAPSHOT
+
+    def toggle_play(self) -> None:
+        state = self.snapshot().state
+        if state == "playing":
+            self._call("pause")
+        elif state in ("stopped", "paused", "ended"):
+            if state == "ended":
+                self._call("seek", 0.0)
+            self._call("play")
+
+    def seek_relative(self, delta_s: float) -> None:
+        snap = self.snapshot()
+        if math.isfinite(snap.duration_s) and snap.duration_s > 0:
+            self._call("seek", min(max(0.0, snap.position_s + delta_s), snap.duration_s))
+
+    # ---- refresh ------------------------------------------------------------------------------------------
+    def refresh(self) -> None:
+        snap = self.snapshot()
+        self.transport.show_snapshot(snap)
+        self.mixer.show_snapshot(snap, self.stems)
+        self.monitor.show_snapshot(snap)
+        if self.engine is not None:
+            self.spectrogram.set_sample_rate(snap.sample_rate)
+            self.spectrogram.pull(self.engine)
+        if snap.error_count > self._errors_seen:
+            self._errors_seen = snap.error_count
+            if snap.error:
+                self.show_error(snap.error)
+        title = f"demixui — {snap.source_name}" if snap.source_name else "demixui"
+        if self.windowTitle() != title:
+            self.setWindowTitle(title)
+
+    # ---- drag and drop ------------------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_file(mime) -> str | None:
+        for url in mime.urls() if mime.hasUrls() else []:
+            if url.isLocalFile():
+                return url.toLocalFile()
+        return None
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._dropped_file(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        path = self._dropped_file(event.mimeData())
+        if path:
+            event.acceptProposedAction()
+            self.open_file(path)
+
+    # ---- shutdown -----------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.shutdown()
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop the timer, join the worker, close the engine (its threads and stream). Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.timer.stop()
+        self.settings.store.setValue("window/geometry", self.saveGeometry())
+        self.settings.store.sync()
+        self.tasks.shutdown()
+        for engine in (self.engine, self._building):
+            if engine is not None:
+                engine.close()
+        self.engine = self._building = None

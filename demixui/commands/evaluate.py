@@ -3,7 +3,8 @@
 Per stem, in dB: the challenge SDR over the whole track and the median SDR over one-second frames, per track
 and on average, for three estimates on the same tracks: the model; the floor (the mixture used as every stem's
 estimate); and the ceiling (the oracle ratio mask |S_j| / sum_k |S_k| with the mixture's phase at the model's
-STFT configuration: the best a mask model of this kind can do). The gap column is ceiling minus model.
+STFT configuration: what a mask model of this kind reaches knowing the sources). The gap column is ceiling
+minus model.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ the median SDR over one-second frames. Three estimates are scored on the same tr
 - model: the separator (`separate_array`, the streaming path the app plays);
 - floor: the mixture used as every stem's estimate (what doing nothing scores);
 - ceiling: the oracle ratio mask `|S_j| / sum_k |S_k|` applied with the mixture's phase at the model's STFT
-  configuration. It is the best any mask-with-mix-phase model of this STFT can do with such masks, so the gap
-  model -> ceiling is what training could still gain, and floor -> ceiling the room there is at all.
+  configuration: what this model class reaches with perfect knowledge of the sources (the standard oracle;
+  not a strict bound on SDR, but rarely beaten by a trained ratio mask). The gap model -> ceiling is roughly
+  what training could still gain, and floor -> ceiling the room there is at all.
 The oracle runs the causal streaming STFT/ISTFT in blocks and is aligned like the model (latency removed), so
 the three are compared sample for sample; streaming keeps memory to one block of spectra per signal.
 """
@@ -19,12 +20,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from dsp.metrics import framewise_sdr_median, sdr
-from dsp.mixphase import apply_masks
 
 from demixui.data.musdb import STEMS, list_tracks, load_track
 from demixui.model.offline import run_aligned, separate_array
 from demixui.model.runtime import SeparatorModel
+from dsp.metrics import framewise_sdr_median, sdr
+from dsp.mixphase import apply_masks
 from dsp.stft import StftConfig, StreamingIstft, StreamingStft
 
 ESTIMATES = ("model", "floor", "ceiling")

@@ -26,9 +26,10 @@ $(VENV)/.run-installed: pyproject.toml packaging/system-deps.sh | $(VENV)/bin/py
 	$(PY) -m pip install -q -e .
 	touch $@
 
-$(VENV)/.test-installed: pyproject.toml packaging/system-deps.sh | $(VENV)/bin/python
+$(VENV)/.test-installed: pyproject.toml packaging/system-deps.sh demixui/bench/peer-packages.txt | $(VENV)/bin/python
 	packaging/system-deps.sh test
-	$(PY) -m pip install -q -e ".[train,dev]"
+	$(PY) -m pip install -q -e ".[train,dev,bench]"
+	$(PY) -m pip install -q --no-deps -r demixui/bench/peer-packages.txt
 	touch $@ $(VENV)/.run-installed
 
 lint: setup-test

@@ -1,14 +1,16 @@
 """Reading and writing audio files with one channel policy, and atomic writes.
 
 Policy (the same for playback, `separate`, `evaluate` and training): audio is float32 `(nb_samples, 2)`;
-mono is duplicated to both channels; more than two channels are downmixed to stereo by averaging the odd-numbered
-channels into the left and the even-numbered into the right (1-based: 1,3,5.. -> L; 2,4,6.. -> R), which keeps a 5.1/
-quad file's left/right sides apart. NaN or infinite samples, empty or truncated files are errors, not silence.
+mono is duplicated to both channels; more than two channels are downmixed to stereo by averaging the
+odd-numbered channels into the left and the even-numbered into the right (1-based: 1,3,5.. -> L;
+2,4,6.. -> R), which keeps a 5.1/quad file's left/right sides apart. NaN or infinite samples, empty or
+truncated files are errors, not silence.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from pathlib import Path
 
@@ -49,7 +51,13 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
         raise AudioFileError(f"{path}: not a readable audio file ({_short(error)})") from None
     if info.frames <= 0:
-        raise AudioFileError(f"{path}: the file holds no audio")
+        # An Ogg file cut before its last page also reports 0 frames (its length is read from that page).
+        raise AudioFileError(f"{path}: the file holds no audio (empty, or truncated)")
+    missing = _wav_missing_bytes(path)
+    if missing is not None:
+        declared, present = missing
+        # libsndfile quietly plays what is there; we call it an error like every other truncated file.
+        raise AudioFileError(f"{path}: truncated ({present} of {declared} bytes of audio data present)")
     return info
 
 
@@ -63,7 +71,7 @@ def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.nda
     try:
         audio, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioFileError(f"{path}: could not decode ({_short(error)})") from None
+        raise AudioFileError(f"{path}: corrupt or truncated, could not decode ({_short(error)})") from None
     if audio.shape[0] == 0:
         raise AudioFileError(f"{path}: the file holds no audio")
     if audio.shape[0] < info.frames * 0.99:
@@ -112,6 +120,33 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate: int, subt
         raise
 
 
+def _wav_missing_bytes(path: Path) -> tuple[int, int] | None:
+    """For a RIFF/WAVE file whose `data` chunk declares more bytes than the file holds: (declared, present).
+
+    None for other formats, complete files, and writers that leave the size unknown (0 or 0xFFFFFFFF).
+    """
+    with open(path, "rb") as handle:
+        header = handle.read(12)
+        if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+            return None
+        file_size = os.fstat(handle.fileno()).st_size
+        position = 12
+        while position + 8 <= file_size:
+            handle.seek(position)
+            chunk_id, chunk_size = struct.unpack("<4sI", handle.read(8))
+            if chunk_id == b"data":
+                present = file_size - position - 8
+                if chunk_size in (0, 0xFFFFFFFF) or present >= chunk_size:
+                    return None
+                return chunk_size, present
+            position += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to an even size
+    return None
+
+
 def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    line = text[0].removeprefix("Error : ").rstrip(".") if text else type(error).__name__
+    # libsndfile's MP3 probe says this about any existing file it cannot parse; it misleads the user.
+    if "File does not exist or is not a regular file" in line:
+        return "format not recognised"
+    return line

@@ -3,9 +3,9 @@
 It drains the monitor ring the audio callback writes (output, dry input and the stems before gains, exactly
 what was played, sample for sample), so everything here lines up with what is heard (up to the device's
 output latency). Spectrogram: mono (L+R)/2, Hann frames of `SPEC_FFT` samples every `SPEC_HOP` samples,
-mean power in `NB_BANDS` log-spaced bands from 30 Hz to 20 kHz, in dB where a full-scale sine centred on an
-FFT bin reads 0 dB, floored at `DB_FLOOR`. Column k covers the played samples
-`[k*SPEC_HOP, k*SPEC_HOP + SPEC_FFT)`.
+the loudest bin's power in each of `NB_BANDS` log-spaced bands from 30 Hz to 20 kHz, in dB where a full-scale
+sine reads 0 dB (within the Hann window's 1.4 dB scalloping), floored at `DB_FLOOR`. Column k covers the
+played samples `[k*SPEC_HOP, k*SPEC_HOP + SPEC_FFT)`.
 """
 
 from __future__ import annotations
@@ -29,21 +29,20 @@ COLUMNS = 4096  # history per source (~95 s)
 LEVEL_WINDOW = 2048  # samples (~46 ms) over which levels are measured
 
 
-def band_matrix(sample_rate: int, n_fft: int = SPEC_FFT, nb_bands: int = NB_BANDS) -> np.ndarray:
-    """`(nb_bins, nb_bands)` weights averaging FFT-bin power into log-spaced bands (each >= one bin)."""
+def band_bins(sample_rate: int, n_fft: int = SPEC_FFT, nb_bands: int = NB_BANDS) -> np.ndarray:
+    """`(nb_bands, width)` FFT-bin indices of log-spaced bands (each at least its nearest bin; short bands
+    repeat their last bin). A band's value is the loudest bin in it, so a sine reads its level in its band."""
     nb_bins = n_fft // 2 + 1
     edges = np.geomspace(30.0, min(20000.0, sample_rate / 2), nb_bands + 1) * n_fft / sample_rate
-    weights = np.zeros((nb_bins, nb_bands), np.float32)
-    for b in range(nb_bands):
-        lo, hi = edges[b], edges[b + 1]
-        centre = (lo + hi) / 2
-        lo, hi = min(lo, centre - 0.5), max(hi, centre + 0.5)  # at least one bin wide
-        for k in range(int(math.floor(lo + 0.5)), min(nb_bins, int(math.ceil(hi + 0.5)))):
-            overlap = min(hi, k + 0.5) - max(lo, k - 0.5)
-            if overlap > 0:
-                weights[k, b] = overlap
-        weights[:, b] /= weights[:, b].sum()
-    return weights
+    bands = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        first = min(int(math.ceil(lo)), nb_bins - 1)
+        last = max(first, min(int(math.ceil(hi)) - 1, nb_bins - 1))
+        if int(math.ceil(lo)) > hi:  # narrower than a bin: the nearest one
+            first = last = min(int(round((lo + hi) / 2)), nb_bins - 1)
+        bands.append(list(range(first, last + 1)))
+    width = max(len(b) for b in bands)
+    return np.array([b + [b[-1]] * (width - len(b)) for b in bands], dtype=np.intp)
 
 
 def db(power: np.ndarray) -> np.ndarray:
@@ -96,7 +95,7 @@ class Analysis:
         self._engine = engine
         self._playback = playback
         self.sources = ("output", "input", *stems)
-        self._bands = band_matrix(sample_rate)
+        self._bands = band_bins(sample_rate)
         self._window = np.hanning(SPEC_FFT + 1)[:-1].astype(np.float32)
         self._ref_power = (SPEC_FFT / 4) ** 2  # |X| of a full-scale sine centred on a bin, Hann window
         self._columns = np.full((len(self.sources), COLUMNS, NB_BANDS), DB_FLOOR, np.float32)
@@ -181,7 +180,7 @@ class Analysis:
         while self._pending.shape[0] >= SPEC_FFT:
             frame = self._pending[:SPEC_FFT].T * self._window  # (nb_sources, SPEC_FFT)
             power = np.abs(np.fft.rfft(frame, axis=1)) ** 2 / self._ref_power
-            columns = db(power @ self._bands)
+            columns = db(power[:, self._bands].max(axis=2))
             self._columns[:, self.column_count % COLUMNS] = columns
             self.column_count += 1
             self._pending = self._pending[SPEC_HOP:]

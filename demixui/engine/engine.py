@@ -295,6 +295,13 @@ class Engine:
         return self._output
 
     @property
+    def output_offset(self) -> int:
+        """Device sample index (counted from the stream start) at which the current session's first sample
+        (play position 0) was output; -1 before it starts. Position p is output at `output_offset + p`."""
+        session = self._session
+        return -1 if session is None else session.output_offset
+
+    @property
     def played_seconds(self) -> float:
         """Seconds of the source heard in the current session (play position minus the model latency)."""
         session = self._session
@@ -401,8 +408,8 @@ class Engine:
             return -1
         if not session.info.live and not self._playing:
             return 1 if playback.transport > 0.0 else -1  # render the fade-out, then idle
-        if session.source_error is not None:
-            return 1
+        if session.source_error is not None or self.worker.failed:
+            return 1  # no stems will come: render the dry mix
         if session.info.live and not session.started and session.source.written < self._live_prefill(frames):
             return 1  # the clock itself must feed more input first
         return int(playback._stems_ready(session, frames))

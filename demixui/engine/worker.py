@@ -52,6 +52,7 @@ class InferenceWorker:
         self._stream = model.new_stream()
         self.times = InferenceTimes()
         self.resyncs = 0  # worker writes
+        self.failed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demixui-inference", daemon=True)
 
@@ -75,7 +76,7 @@ class InferenceWorker:
         engine = self._engine
         current: Session | None = None
         fed = out_pos = discard_until = 0  # next source position to feed; output position of the next output
-        failed = False
+        self.failed = False  # worker writes: the model raised; the callback plays the dry mix
         while not self._stop.is_set():
             session = engine._session
             new_model = engine._pending_model
@@ -83,15 +84,15 @@ class InferenceWorker:
                 self._model, self._stream = new_model, new_model.new_stream()
                 if session is None or session.latency != self._stream.latency_samples:
                     current = None
-                if current is not None:  # same latency: resynchronise the running session onto the new model
-                    fed, out_pos, discard_until = self._resync(current)
-                failed = False
+                if current is not None:  # same latency: continue the running session with the new model
+                    fed, out_pos, discard_until = self._resync(current, contiguous=True)
+                self.failed = False
             if session is not current:
                 current = session
                 if session is not None:
                     self._stream.reset()
                     fed = out_pos = discard_until = 0
-            if current is None or failed or current.latency != self._stream.latency_samples:
+            if current is None or self.failed or current.latency != self._stream.latency_samples:
                 self._stop.wait(0.005)
                 continue
             start, end = current.stem_span
@@ -114,7 +115,7 @@ class InferenceWorker:
                 fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)
             except Exception as error:  # noqa: BLE001 - a failing model must not kill the thread: play dry
                 engine._report_error(f"separation failed ({type(error).__name__}: {error}); playing the mix")
-                failed = True
+                self.failed = True
 
     def _input_size(self, session: Session, fed: int, out_pos: int, end: int, target: int, hop: int) -> int:
         """Samples to feed now: whole hops, as many as the source has and the lead needs (at most 8 hops)."""
@@ -154,16 +155,22 @@ class InferenceWorker:
             session.stem_span = (start, out_pos + nb_out)
         return fed + n, out_pos + nb_out
 
-    def _resync(self, session: Session) -> tuple[int, int, int]:
-        """Restart the separator at a point ahead of the callback; returns (fed, out_pos, discard_until)."""
+    def _resync(self, session: Session, contiguous: bool = False) -> tuple[int, int, int]:
+        """Restart the separator (fresh state) so that its first valid output lands at `r0`: ahead of the
+        callback after falling behind, or (`contiguous`, a new model) right where the stems end now.
+        Returns (fed, out_pos, discard_until)."""
         latency = self._stream.latency_samples
         hop = self._stream.hop
         start, end = session.stem_span
-        r0 = max(end, session.play_position + self.lead())
-        r0 = -(-r0 // hop) * hop
+        play = session.play_position
+        if contiguous and end >= play:
+            r0 = end  # the stems held stay valid; the new model's continue them without a gap
+        else:
+            r0 = -(-max(end, play + self.lead()) // hop) * hop
+            start = r0
         q0 = max(0, r0 - latency)
         # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.
-        session.stem_span = (r0, r0)  # published before anything is written at r0
+        session.stem_span = (start, r0)  # published before anything is written at r0
         self._stream.reset()
         self.resyncs += 1
         return q0, q0, r0

@@ -1,0 +1,337 @@
+"""The engine through the null backend: exact output, latency, gains, mute/solo, transport, bad input.
+
+The null-fast backend renders every block as soon as the worker has separated it (the clock waits, never the
+callback), so the output is deterministic and can be compared sample for sample with offline separation.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from demixui.engine import STEMS, Engine
+from demixui.errors import AudioFileError, DemixError, DeviceError, ModelFileError
+
+SR = 44100
+LATENCY = 1536  # n_fft 2048 - hop 512 of the test model
+
+
+def music(seconds: float, seed: int = 0) -> np.ndarray:
+    """A deterministic stereo test signal `(n, 2)`: a few tones and decaying noise bursts, |x| < 0.8."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    x = 0.2 * np.sin(2 * np.pi * 110 * t)[:, None] * [1.0, 0.6]
+    x = x + 0.15 * np.sin(2 * np.pi * 660 * t + 1.0)[:, None] * [0.5, 1.0]
+    bursts = rng.standard_normal((len(t), 2)) * np.exp(-((t * 4) % 1.0) * 12)[:, None] * 0.2
+    return (x + bursts).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model_path):
+    from demixui.model.runtime import load_model
+
+    return load_model(tiny_model_path)
+
+
+@pytest.fixture(scope="module")
+def track(tmp_path_factory, model):
+    """A 2-second file, its samples and the offline stems `(n, 4, 2)` aligned with it."""
+    from demixui.model.offline import separate_array
+
+    mix = music(2.0)
+    path = tmp_path_factory.mktemp("engine") / "track.wav"
+    sf.write(path, mix, SR, subtype="FLOAT")
+    return path, mix, separate_array(model, mix)
+
+
+def play_to_end(engine: Engine, timeout: float = 60.0) -> np.ndarray:
+    """Play the open file to its end; the captured output from the session's first sample `(n, 2)`."""
+    engine.play()
+    deadline = time.monotonic() + timeout
+    while engine.snapshot().state != "ended":
+        assert time.monotonic() < deadline, engine.snapshot()
+        time.sleep(0.01)
+    return engine.captured()[engine.output_offset:]
+
+
+def mixdown(stems: np.ndarray, gains) -> np.ndarray:
+    return (stems * np.asarray(gains, np.float32)[None, :, None]).sum(axis=1)
+
+
+@pytest.mark.parametrize("blocksize", [64, 512, 4096])
+def test_output_equals_offline_separation_with_gains(model, track, blocksize):
+    path, mix, stems = track
+    with Engine(model=model, backend="null-fast", blocksize=blocksize, capture=True) as engine:
+        engine.set_gain_db("vocals", -6.0)
+        engine.set_gain_db("drums", 3.0)
+        engine.set_mute("bass", True)
+        engine.open_file(path)
+        out = play_to_end(engine)
+        snap = engine.snapshot()
+    gains = [10 ** (-6 / 20), 10 ** (3 / 20), 0.0, 1.0]
+    expected = mixdown(stems, gains)
+    assert snap.model_latency_ms == pytest.approx(LATENCY / SR * 1000)
+    assert snap.app_underruns == 0 and snap.error is None
+    assert out.shape[0] >= len(mix) + LATENCY
+    # Float32 rounding only: the same streaming code, other block sizes per onnxruntime call.
+    np.testing.assert_allclose(out[LATENCY:LATENCY + len(mix)], expected, atol=2e-5, rtol=0)
+    # The first L samples are the stream's warm-up (stems of the zero padding and the first hops: they sum
+    # to silence, but weighted unequally they do not). Masks of near-silent frames are sensitive to how
+    # many frames onnxruntime gets per call, hence the looser tolerance there.
+    warm_up = model.new_stream().process(mix[:2 * LATENCY])[:LATENCY]
+    np.testing.assert_allclose(out[:LATENCY], mixdown(warm_up, gains), atol=5e-4, rtol=0)
+    assert np.abs(out[LATENCY + len(mix):]).max() == 0.0  # nothing after the end
+
+
+def test_file_impulse_comes_out_at_the_model_latency(model, tmp_path):
+    x = np.zeros((SR, 2), np.float32)
+    k = 12345
+    x[k] = [0.9, -0.9]
+    path = tmp_path / "impulse.wav"
+    sf.write(path, x, SR, subtype="FLOAT")
+    with Engine(model=model, backend="null-fast", blocksize=256, capture=True) as engine:
+        engine.open_file(path)
+        out = play_to_end(engine)
+        latency = round(engine.snapshot().model_latency_ms * SR / 1000)
+    assert latency == LATENCY
+    # Unity gains: the stems sum back to the mix, so the impulse is the loudest sample, exactly there.
+    assert int(np.argmax(np.abs(out[:, 0]))) == k + latency
+    np.testing.assert_allclose(out[k + latency], [0.9, -0.9], atol=1e-5)
+
+
+@pytest.mark.parametrize("blocksize", [64, 256, 1024])
+def test_live_impulse_comes_out_at_the_reported_total_latency(model, blocksize):
+    signal = np.zeros((SR, 2), np.float32)
+    k = 20000
+    signal[k] = [1.0, -0.5]
+    with Engine(model=model, backend="null-fast", blocksize=blocksize, capture=True) as engine:
+        engine.open_live(signal)
+        deadline = time.monotonic() + 30
+        while engine.captured().shape[0] < (engine.output.input_start_block or 0) * blocksize + 2 * SR:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        snap = engine.snapshot()
+        out = engine.captured()
+        first_input = engine.output.input_start_block * blocksize  # output index simultaneous with input 0
+    total = snap.total_latency_ms * SR / 1000
+    assert snap.device_latency_ms == 0.0 and snap.app_underruns == 0
+    assert total == pytest.approx(round(total), abs=1e-6)
+    assert int(np.argmax(np.abs(out[:, 0]))) == first_input + k + round(total)
+    # What the buffer part of it is, by construction: the live prefill rounded up to whole blocks.
+    prefill = blocksize + engine.playback.ramp + 2 * engine.hop
+    assert snap.buffer_latency_ms * SR / 1000 == pytest.approx(-(-prefill // blocksize) * blocksize)
+
+
+def test_gain_change_ramps_over_the_ramp_length_and_no_faster(model, track):
+    path, mix, stems = track
+    with Engine(model=model, backend="null-fast", blocksize=256, capture=True) as engine:
+        engine.open_file(path)
+        ramp = engine.playback.ramp
+        def move():
+            _wait_played(engine, 0.7)
+            engine.set_gain_db("drums", -20.0)
+
+        mover = threading.Thread(target=move)
+        mover.start()
+        out = play_to_end(engine)
+        mover.join()
+    old = mixdown(stems, [1, 1, 1, 1])
+    new = mixdown(stems, [1, 0.1, 1, 1])
+    out = out[LATENCY:LATENCY + len(mix)]
+    moved = np.flatnonzero(np.abs(out - old).max(axis=1) > 1e-4)
+    assert moved.size, "the gain change was never heard"
+    # The ramp starts at a block boundary (the callback reads the new target once per block) ...
+    t0 = moved[0]
+    candidates = [b for b in range(t0 - 255, t0 + 1) if (b + LATENCY) % 256 == 0]
+    assert len(candidates) == 1
+    t0 = candidates[0]
+    alpha = np.clip((np.arange(len(out)) - t0 + 1) / ramp, 0.0, 1.0)[:, None]
+    np.testing.assert_allclose(out, old + alpha * (new - old), atol=2e-5, rtol=0)
+    # ... so the gain moves by (0.1 - 1) / ramp per sample: the steepest step the ramp allows, never more.
+    assert 0.5 * SR / 1000 <= ramp <= 10 * SR / 1000
+
+
+def _wait_played(engine: Engine, seconds: float) -> None:
+    deadline = time.monotonic() + 30
+    while engine.played_seconds < seconds and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
+TRUTH_TABLE = [
+    # (muted, soloed, karaoke dB or None) -> linear gains of vocals, drums, bass, other
+    ((), (), None, [1, 1, 1, 1]),
+    (("vocals",), (), None, [0, 1, 1, 1]),
+    ((), ("drums",), None, [0, 1, 0, 0]),
+    ((), ("drums", "bass"), None, [0, 1, 1, 0]),
+    (("drums",), ("drums",), None, [0, 0, 0, 0]),  # mute wins over solo, as on a desk
+    (("vocals",), ("drums",), None, [0, 1, 0, 0]),
+    (("bass",), ("drums", "bass"), None, [0, 1, 0, 0]),
+    ((), (), math.inf, [0, 1, 1, 1]),
+    ((), (), 6.0, [10 ** (-6 / 20), 1, 1, 1]),
+    ((), ("vocals",), math.inf, [0, 0, 0, 0]),  # karaoke still applies to a soloed vocal
+    ((), ("other",), 6.0, [0, 0, 0, 1]),
+]
+
+
+@pytest.mark.parametrize("muted,soloed,karaoke,expected", TRUTH_TABLE)
+def test_mute_solo_karaoke_truth_table(model, muted, soloed, karaoke, expected):
+    with Engine(model=model, backend="null") as engine:
+        engine.set_gain_db("other", 0.0)
+        for stem in muted:
+            engine.set_mute(stem, True)
+        for stem in soloed:
+            engine.set_solo(stem, True)
+        if karaoke is not None:
+            engine.set_karaoke(True, karaoke)
+        np.testing.assert_allclose(engine.effective_gains(), expected, rtol=1e-6)
+        snap = engine.snapshot()
+        assert snap.muted == tuple(s in muted for s in STEMS)
+        assert snap.soloed == tuple(s in soloed for s in STEMS)
+        engine.reset_mix()
+        np.testing.assert_allclose(engine.effective_gains(), [1, 1, 1, 1])
+
+
+def test_solo_plays_exactly_that_stem(model, track):
+    path, mix, stems = track
+    with Engine(model=model, backend="null-fast", blocksize=1024, capture=True) as engine:
+        engine.set_solo("bass", True)
+        engine.open_file(path)
+        out = play_to_end(engine)
+    np.testing.assert_allclose(out[LATENCY:LATENCY + len(mix)], stems[:, 2], atol=2e-5, rtol=0)
+
+
+def test_recording_holds_exactly_what_was_played(model, track, tmp_path):
+    path, mix, _ = track
+    with Engine(model=model, backend="null-fast", blocksize=512, capture=True) as engine:
+        engine.set_karaoke(True)
+        engine.open_file(path)
+        engine.start_recording(tmp_path / "rec.wav")
+        out = play_to_end(engine)
+        recorded_path = engine.stop_recording()
+    recorded, rate = sf.read(recorded_path, dtype="float32")
+    assert rate == SR and sf.info(recorded_path).subtype == "FLOAT"
+    np.testing.assert_array_equal(recorded[:len(mix) + LATENCY], out[:len(mix) + LATENCY])
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_spectrogram_and_levels_follow_what_is_played(model, tmp_path):
+    t = np.arange(SR) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 1000 * t))[:, None].repeat(2, axis=1).astype(np.float32)
+    path = tmp_path / "tone.wav"
+    sf.write(path, tone, SR, subtype="FLOAT")
+    with Engine(model=model, backend="null-fast", blocksize=256, capture=True) as engine:
+        engine.open_file(path)
+        engine.play()
+        _wait_played(engine, 0.6)
+        time.sleep(0.2)
+        columns, count = engine.spectrogram("output", 0)
+        stem_columns, _ = engine.spectrogram("drums", 0)
+        snap = engine.snapshot()
+        later, count2 = engine.spectrogram("output", count)
+        with pytest.raises(ValueError):
+            engine.spectrogram("piano", 0)
+    assert columns.shape[0] == count > 5 and columns.dtype == np.float32
+    assert stem_columns.shape == columns.shape
+    assert later.shape[0] == count2 - count
+    last = columns[-1]
+    # A 0.5 full-scale sine reads about -6 dB in the bands around 1 kHz, and far lower elsewhere.
+    assert -9.0 < last.max() < -3.0
+    assert np.median(last) < last.max() - 30
+    assert max(snap.output_peak_db) == pytest.approx(20 * math.log10(0.5), abs=0.5)
+    assert all(v > -60 for v in snap.stem_rms_db)
+
+
+def test_transport_seek_pause_loop_blocksize_device_and_close_leave_no_threads(model, track):
+    path, mix, _ = track
+    before = set(threading.enumerate())
+    engine = Engine(model=model, backend="null", blocksize=256, capture=True)
+    try:
+        assert engine.snapshot().state == "empty"
+        engine.play()  # nothing to play: no-op
+        engine.open_file(path)
+        assert engine.snapshot().state == "stopped"
+        engine.play()
+        _wait_played(engine, 0.2)
+        assert engine.snapshot().state == "playing"
+        engine.pause()
+        time.sleep(0.05)
+        paused_at = engine.played_seconds
+        time.sleep(0.1)
+        assert engine.played_seconds == paused_at and engine.snapshot().state == "paused"
+        engine.seek(1.5)
+        engine.play()
+        _wait_played(engine, 0.1)
+        assert engine.snapshot().position_s > 1.5
+        engine.set_blocksize(1024)
+        engine.set_output_device("null")
+        with pytest.raises(DeviceError):
+            engine.set_output_device("no such device")
+        with pytest.raises(DemixError):
+            engine.set_blocksize(1000)
+        assert engine.snapshot().blocksize == 1024
+        deadline = time.monotonic() + 10
+        while engine.snapshot().state != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        engine.set_loop(True)
+        engine.play()  # from the end: starts again at 0, now looping past the end
+        _wait_played(engine, 2.3)
+        snap = engine.snapshot()
+        assert snap.state == "playing" and snap.loop and 0.0 <= snap.position_s < 1.0
+        engine.stop()
+        assert engine.snapshot().state == "stopped" and engine.snapshot().position_s == 0.0
+        engine.open_file(path)  # replacing the source while stopped
+        engine.play()
+        _wait_played(engine, 0.1)
+    finally:
+        started = time.monotonic()
+        engine.close()
+        closed_in = time.monotonic() - started
+    engine.close()  # twice is fine
+    assert closed_in < 1.0
+    leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+    assert not leaked, leaked
+
+
+def test_bad_input_is_one_clear_error(model, tmp_path, tiny_model_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not audio")
+    fake = tmp_path / "fake.wav"
+    fake.write_bytes(b"RIFF garbage")
+    bad_model = tmp_path / "bad.onnx"
+    bad_model.write_bytes(b"not a model")
+    with pytest.raises(DemixError, match="power of two"):
+        Engine(model=model, backend="null", blocksize=100)
+    with pytest.raises(DemixError, match="backend"):
+        Engine(model=model, backend="alsa")
+    with Engine(model=model, backend="null-fast", capture=True) as engine:
+        for path in (tmp_path / "missing.wav", text, fake, tmp_path):
+            with pytest.raises(AudioFileError) as error:
+                engine.open_file(path)
+            assert "\n" not in str(error.value)
+        with pytest.raises(DemixError):
+            engine.set_gain_db("vocals", 20.0)
+        with pytest.raises(DemixError):
+            engine.set_mute("piano", True)
+        with pytest.raises(AudioFileError):
+            engine.start_recording(tmp_path / "out.mp3")
+        sf.write(tmp_path / "ok.wav", music(1.0), SR)
+        engine.open_file(tmp_path / "ok.wav")
+        engine.play()
+        _wait_played(engine, 0.2)
+        with pytest.raises(ModelFileError):
+            engine.load_model(bad_model)
+        played = engine.played_seconds
+        _wait_played(engine, played + 0.2)  # the old model keeps playing
+        assert engine.snapshot().state in ("playing", "ended") and engine.snapshot().error is None
+        engine.load_model(tiny_model_path)  # a good one is taken up while playing
+        deadline = time.monotonic() + 10
+        while engine.snapshot().state != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert engine.snapshot().error is None

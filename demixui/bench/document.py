@@ -1,0 +1,75 @@
+"""BENCHMARKS.md: the tables from one bench run, with the command, the machine, the date and the rules."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from demixui.bench.machine import machine_line
+from demixui.bench.table import Row, render_markdown
+
+RULES = """\
+How to read it:
+- **Compute** is CPU time of the bench process: every system runs on one thread (onnxruntime with one
+  intra-op thread for ours, `torch.set_num_threads(1)` for the peers), so its CPU time is its compute time,
+  and unlike wall-clock time it does not count other processes on a shared machine.
+- **RTF** (real-time factor): compute seconds per second of audio. Offline: the whole excerpt in one go,
+  the way each system separates files (ours: the streaming separator with many hops per onnxruntime call;
+  HTDemucs: `apply_model` with its default overlap 0.25 and one shift).
+- **Min RT latency**: the smallest latency at which the system could run in real time here: chunk + overlap +
+  compute. A chunked system can play the first sample of a chunk only when the whole chunk has arrived, plus
+  whatever its algorithm needs beyond the chunk (the STFT window overlap n_fft - hop for spectrogram models,
+  the encoder overlap for HS-TasNet; none for HTDemucs, whose chunk is its 7.8 s segment), plus the time to
+  compute the chunk; it keeps up only if that compute time is at most the chunk. **RT chunk** is the smallest
+  chunk on a ladder of sizes that keeps up (median of 3 timed calls after a warm-up), **chunk compute** its
+  compute time. For a bidirectional model this is a lower bound: cut that short it also loses its future
+  context.
+- **Peers** are built from their published code on PyPI with **random weights** (no pretrained weights are
+  needed to time an architecture, and none can be downloaded here); speed does not depend on the weights.
+- **Ours in detail**: inference time per hop (one hop per call, as the engine streams) as a share of the hop's
+  real-time budget; peak RSS is the whole bench process after our model ran and before any peer was loaded
+  (`resource.getrusage`), traced peak is what Python and numpy allocated during one offline pass
+  (`tracemalloc`, onnxruntime's own buffers excluded).
+- **Engine**: the whole app engine (reader, inference worker, rings, audio callback) through the null backend,
+  paced in real time by a clock with no sound device; total latency = model + ring + device.
+- **Quality**: challenge SDR (dB) from `demixui evaluate`'s code on the synthetic test set: floor = the
+  mixture as every stem's estimate, ceiling = the oracle ratio mask of our STFT with the mixture's phase.
+"""
+
+
+def render_document(report: dict, rows: list[Row], command: str) -> str:
+    """The whole BENCHMARKS.md text."""
+    audio = report["audio"]
+    timing = report["timing"]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Speed, latency and quality of demixui beside the systems people would otherwise use, measured side "
+        "by side in one run of `demixui bench` on the machine below.",
+        "",
+        f"- Command: `{command}`",
+        f"- Machine: {machine_line(report['machine'])}",
+        f"- Audio: {audio['seconds']:.0f} s from {audio['source']} "
+        f"(peers: its first {audio['peer_seconds']:.0f} s)",
+        f"- The run took {timing['wall_seconds'] / 60:.1f} min wall clock, "
+        f"{timing['cpu_seconds'] / 60:.1f} min CPU",
+        "",
+    ]
+    if report["headlines"]:
+        lines += ["## Headline ratios", ""] + [f"- {item['text']}" for item in report["headlines"]] + [""]
+    lines += ["## Tables", "", render_markdown(rows), "", "## Method", "", RULES]
+    return "\n".join(lines)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -70,6 +70,19 @@ class Row:
                 "reason": self.reason, "notes": list(self.notes), "raw": self.raw}
 
 
+def _grouped(rows: list[Row], text) -> list[tuple[str, str]]:
+    """(names, text(row)) with rows of the same non-empty text together, in first-seen order."""
+    grouped: dict[str, list[str]] = {}
+    for row in rows:
+        if text(row):
+            grouped.setdefault(text(row), []).append(row.name)
+    return [(", ".join(names), value) for value, names in grouped.items()]
+
+
+def _reasons(rows: list[Row]) -> list[tuple[str, str]]:
+    return _grouped(rows, lambda row: row.reason)
+
+
 def _cells(row: Row) -> list[str]:
     columns = TABLES[row.table][1]
     return [fmt.format(row.figures[key]) if key in row.figures else "-" for key, _, fmt in columns]
@@ -89,9 +102,7 @@ def render_text(rows: list[Row]) -> str:
         for line in [header, *body]:
             lines.append("  ".join(cell.ljust(widths[0]) if i == 0 else cell.rjust(widths[i])
                                    for i, cell in enumerate(line)))
-        for row in selected:
-            if row.reason:
-                lines.append(f"  {row.name}: {row.reason}")
+        lines += [f"  {names}: {reason}" for names, reason in _reasons(selected)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -106,12 +117,10 @@ def render_markdown(rows: list[Row], with_notes: bool = True) -> str:
         lines = [f"### {title}", "", "| | " + " | ".join(h for _, h, _ in columns) + " |",
                  "|---|" + "---:|" * len(columns)]
         lines += [f"| {row.name} | " + " | ".join(_cells(row)) + " |" for row in selected]
-        extra = []
-        for row in selected:
-            if row.reason:
-                extra.append(f"- **{row.name}**: {row.reason}")
-            if with_notes and row.notes:
-                extra.append(f"- {row.name}: " + "; ".join(row.notes))
+        extra = [f"- **{names}**: {reason}" for names, reason in _reasons(selected)]
+        if with_notes:
+            notes = _grouped(selected, lambda row: "; ".join(row.notes))
+            extra += [f"- {names}: {text}" for names, text in notes]
         if extra:
             lines += ["", *extra]
         blocks.append("\n".join(lines))

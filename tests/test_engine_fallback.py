@@ -1,0 +1,122 @@
+"""A model too slow for real time: the callback falls back to the aligned dry mix without a click, counts app
+underruns, and goes back to separated stems when the model catches up.
+
+The slowness is the one fault we cannot cause otherwise, so the real runtime's separator is wrapped to sleep
+while a flag is set; everything else (runtime, rings, callback, clock) is the real thing, paced in real time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from demixui.engine import Engine
+
+SR = 44100
+LATENCY = 1536
+
+
+class SlowModel:
+    """The real model, whose streams sleep 50 ms per hop (4x slower than real time) while `slow` is set."""
+
+    def __init__(self, model):
+        self.model = model
+        self.info = model.info
+        self.slow = False
+
+    def new_stream(self):
+        return _SlowStream(self.model.new_stream(), self)
+
+
+class _SlowStream:
+    def __init__(self, inner, owner: SlowModel):
+        self._inner, self._owner = inner, owner
+        self.hop, self.latency_samples, self.stems = inner.hop, inner.latency_samples, inner.stems
+
+    def reset(self) -> None:
+        self._inner.reset()
+
+    def process(self, mix: np.ndarray) -> np.ndarray:
+        if self._owner.slow:
+            time.sleep(0.05 * max(1, mix.shape[0] // self.hop))
+        return self._inner.process(mix)
+
+
+def test_slow_model_falls_back_to_the_dry_mix_without_a_click_and_recovers(tiny_model_path, tmp_path):
+    from demixui.model.offline import separate_array
+    from demixui.model.runtime import load_model
+
+    model = load_model(tiny_model_path)
+    t = np.arange(int(SR * 3.5)) / SR
+    # Smooth tones, so that any click would stand far above the signal's own sample-to-sample steps.
+    mix = (0.3 * np.sin(2 * np.pi * 110 * t)[:, None] * [1.0, 0.7]
+           + 0.2 * np.sin(2 * np.pi * 55 * t)[:, None]).astype(np.float32)
+    path = tmp_path / "tones.wav"
+    sf.write(path, mix, SR, subtype="FLOAT")
+    slow = SlowModel(model)
+    with Engine(model=slow, backend="null", blocksize=256, capture=True) as engine:
+        engine.set_mute("vocals", True)  # so that the separated mix audibly differs from the dry mix
+        engine.open_file(path)
+        engine.play()
+        time.sleep(1.0)
+        slow.slow = True
+        time.sleep(0.6)
+        slow.slow = False
+        deadline = time.monotonic() + 20
+        while engine.snapshot().state != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        snap = engine.snapshot()
+        out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
+    assert snap.app_underruns > 0 and snap.resyncs >= 1 and snap.wet == 1.0
+    dry = np.concatenate([np.zeros((LATENCY, 2), np.float32), mix])
+    stems = separate_array(model, mix)
+    wet_offline = np.concatenate([np.zeros((LATENCY, 2), np.float32), stems[:, 1:].sum(1)])
+    is_dry = np.abs(out - dry).max(axis=1) < 1e-6
+    is_wet = np.abs(out - wet_offline).max(axis=1) < 2e-5
+    # Dry stretches (start, end) in output positions; the long one is the slowdown.
+    edges = np.flatnonzero(np.diff(is_dry[LATENCY:].astype(np.int8))) + LATENCY + 1
+    assert len(edges) >= 2, "the output never fell back to the dry mix"
+    stretches = [(a, b) for a, b in zip(edges[::2], edges[1::2], strict=False) if is_dry[a]]
+    long = [(a, b) for a, b in stretches if b - a > 0.2 * SR]
+    assert long and 0.9 < long[0][0] / SR < 1.8, stretches
+    # Until the first fallback (the ramp before it aside): exactly the offline separation, the same stream.
+    first = stretches[0][0]
+    assert first > 0.25 * SR
+    assert is_wet[LATENCY:first - engine.playback.ramp].all()
+    # After it: separated again (the restarted stream differs slightly from offline, but not from dry alone).
+    tail = slice(len(out) - SR // 2, len(out) - LATENCY)
+    assert not is_dry[tail].any()
+    assert np.abs(out[tail] - dry[tail]).max() > 0.05
+    # No click: the largest step between samples is the tones' own, though wet and dry differ a lot.
+    steps = np.abs(np.diff(out, axis=0)).max()
+    natural = np.abs(np.diff(dry, axis=0)).max()
+    assert np.abs(wet_offline - dry)[LATENCY:].max() > 10 * natural  # a hard switch would click
+    assert steps <= natural * 1.5, (steps, natural)
+
+
+@pytest.mark.parametrize("blocksize", [64, 4096])
+def test_fallback_keeps_every_block_filled_at_extreme_block_sizes(tiny_model_path, tmp_path, blocksize):
+    """With the model stalled from the start, the engine still plays the whole file, dry, to the end."""
+    from demixui.model.runtime import load_model
+
+    slow = SlowModel(load_model(tiny_model_path))
+    slow.slow = True
+    mix = (0.3 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
+    path = tmp_path / "tone.wav"
+    sf.write(path, mix, SR, subtype="FLOAT")
+    with Engine(model=slow, backend="null", blocksize=blocksize, capture=True) as engine:
+        engine.open_file(path)
+        engine.play()
+        deadline = time.monotonic() + 15
+        while engine.snapshot().state != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        snap = engine.snapshot()
+        out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
+    assert snap.app_underruns > 0
+    # Whatever mix of dry and separated it played, it is the tone (stems sum to the mix) and has no gaps.
+    np.testing.assert_allclose(out[LATENCY:], mix, atol=1e-4)

@@ -32,6 +32,12 @@ $(VENV)/.test-installed: pyproject.toml packaging/system-deps.sh demixui/bench/p
 	$(PY) -m pip install -q --no-deps -r demixui/bench/peer-packages.txt
 	touch $@ $(VENV)/.run-installed
 
+# A self-contained one-folder app in dist/demixui/ (PyInstaller, recipe in packaging/demixui.spec). Install it
+# for this user with dist/demixui/install.sh; see packaging/README.md for macOS and Windows.
+package: setup-test
+	$(PY) -m PyInstaller --noconfirm --clean --distpath dist --workpath build/pyinstaller packaging/demixui.spec
+	@du -sh dist/demixui
+
 lint: setup-test
 	$(VENV)/bin/ruff check .
 

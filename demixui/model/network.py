@@ -30,10 +30,10 @@ class ModelConfig:
 
     n_fft: int = 2048
     hop: int = 512
-    width: int = 256  # features per frame after the frequency compression
+    width: int = 128  # features per frame after the frequency compression
     conv_kernel: int = 3  # frames seen by the causal convolution (current + kernel-1 past)
     lstm_layers: int = 2
-    lstm_hidden: int = 256
+    lstm_hidden: int = 192
 
     @property
     def nb_bins(self) -> int:
@@ -62,7 +62,7 @@ class ModelConfig:
 CONFIGS: dict[str, ModelConfig] = {
     "default": ModelConfig(),
     # 384 samples (8.7 ms) of algorithmic latency at 44.1 kHz.
-    "lowlatency": ModelConfig(n_fft=512, hop=128, width=192, lstm_hidden=192),
+    "lowlatency": ModelConfig(n_fft=512, hop=128),
     # A few thousand parameters: for tests and quick checks of the export path.
     "tiny": ModelConfig(width=16, conv_kernel=3, lstm_layers=1, lstm_hidden=16),
 }

@@ -81,19 +81,19 @@ def engine_factory(options: LaunchOptions, notes: list[str]):
     return build
 
 
-def launch(options: LaunchOptions) -> int:
-    if options.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    app = application()
-    temp_settings = None
+def build_window(options: LaunchOptions) -> MainWindow:
+    """The shown main window; its engine is being built on the worker and the first file is queued."""
     if options.screenshot and options.settings_path is None:
         # a screenshot must not show (or touch) the user's recent files and devices
         temp_settings = tempfile.TemporaryDirectory(prefix="demixui-shot-")
         options.settings_path = str(Path(temp_settings.name) / "settings.ini")
+    else:
+        temp_settings = None
     settings = AppSettings(settings_store(options.settings_path))
     notes: list[str] = []
     window = MainWindow(settings, engine_factory=engine_factory(options, notes),
                         autoplay=options.screenshot is not None)
+    window.temp_settings = temp_settings  # removed with the window
 
     def show_notes() -> None:
         for note in notes:
@@ -112,14 +112,24 @@ def launch(options: LaunchOptions) -> int:
     if first is not None:
         window.open_file(first)
     window.show()
+    return window
+
+
+def launch(options: LaunchOptions) -> int:
+    """Run the app until its window closes; returns the exit status."""
+    if options.screenshot and not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = application()
+    window = build_window(options)
     if options.screenshot:
         schedule_screenshot(window, options.screenshot, options.screenshot_after_s)
     try:
         return app.exec()
     finally:
         window.shutdown()
-        if temp_settings is not None:
-            temp_settings.cleanup()
+        window.hide()
+        if window.temp_settings is not None:
+            window.temp_settings.cleanup()
 
 
 def schedule_screenshot(window: MainWindow, path: str, after_s: float) -> None:
@@ -127,7 +137,8 @@ def schedule_screenshot(window: MainWindow, path: str, after_s: float) -> None:
 
     def take() -> None:
         save_screenshot(window, path)
-        window.close()
+        # quit() alone: closing the last window would post a second quit that ends the next event loop
+        # someone runs in this process (the tests).
         QApplication.instance().quit()
 
     done = []

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 
 class TaskRunner(QObject):
@@ -27,7 +27,9 @@ class TaskRunner(QObject):
         self._executor: ThreadPoolExecutor | None = None
         self._callbacks: dict[int, tuple[Callable[[Any], None], Callable[[BaseException], None]]] = {}
         self._ids = itertools.count()
-        self._finished.connect(self._deliver)
+        # Always queued, even when a task finished before add_done_callback (then it runs on this thread):
+        # callbacks never run inside submit().
+        self._finished.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
 
     def busy(self) -> bool:
         return bool(self._callbacks)

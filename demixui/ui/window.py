@@ -71,6 +71,7 @@ class MainWindow(QMainWindow):
         self._pending_file: str | None = None
         self._building: object | None = None  # an engine built on the worker, not yet handed over
         self._building_active = False
+        self.temp_settings = None  # a TemporaryDirectory holding the settings of a screenshot run
         self.setWindowTitle("demixui")
         self.setAcceptDrops(True)
         self.setMinimumSize(960, 620)

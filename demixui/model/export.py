@@ -102,10 +102,17 @@ def _export_graph(model: Separator, path: Path) -> None:
         )
 
 
-def _write_metadata(path: Path, meta: dict) -> None:
+def _write_metadata(path: Path, meta: dict, state_shapes: list[tuple[int, ...]]) -> None:
     import onnx
 
     proto = onnx.load(str(path))
+    # The tracer leaves the conv cache's time axis symbolic (it comes from a slice); the contract says state
+    # outputs have the inputs' static shapes, so declare them (validation below runs the file to prove it).
+    outputs = {output.name: output for output in proto.graph.output}
+    for index, shape in enumerate(state_shapes):
+        dims = outputs[f"state_out_{index}"].type.tensor_type.shape.dim
+        for dim, value in zip(dims, shape, strict=True):
+            dim.dim_value = value
     del proto.metadata_props[:]
     entry = proto.metadata_props.add()
     entry.key, entry.value = "demixui", json.dumps(meta)
@@ -150,7 +157,7 @@ def export_model(
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         _export_graph(model, tmp)
-        _write_metadata(tmp, meta)
+        _write_metadata(tmp, meta, model.state_shapes(1))
         error = validate_onnx(model, tmp)
         if not error <= TOLERANCE:
             raise ModelFileError(

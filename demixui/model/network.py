@@ -120,7 +120,7 @@ class Separator(nn.Module):
 
         # Causal conv: prepend the cached last kernel-1 input frames, keep the new last kernel-1 as state.
         x_t = torch.cat([conv_state, x.transpose(1, 2)], dim=2)  # (batch, width, kernel-1 + nb_frames)
-        new_conv_state = x_t[:, :, x_t.shape[2] - (self.config.conv_kernel - 1):]
+        new_conv_state = x_t[:, :, -(self.config.conv_kernel - 1):]
         y = torch.relu(self.conv(x_t)).transpose(1, 2) + x  # (batch, nb_frames, width), residual
 
         z, (new_h, new_c) = self.lstm(y, (h, c))  # (batch, nb_frames, hidden)

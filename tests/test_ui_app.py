@@ -27,6 +27,7 @@ from demixui.ui.mixer import db_to_fader, db_to_karaoke, fader_to_db, karaoke_to
 from demixui.ui.monitor import FLASH_S, UnderrunCounter  # noqa: E402
 from demixui.ui.settings import MAX_RECENT, AppSettings, AudioSettings, SettingsDialog  # noqa: E402
 from demixui.ui.spectrogram import SpectrogramView  # noqa: E402
+from demixui.ui.style import SPECTROGRAM_LEVELS_DB  # noqa: E402
 from demixui.ui.transport import format_time  # noqa: E402
 
 pytestmark = [
@@ -151,7 +152,7 @@ def test_spectrogram_scrolls_new_columns_in_at_the_right(qtbot):
     view.push(np.full((view.nb_columns + 10, NB_BANDS), -30.0, np.float32))  # more than fits: the newest
     assert np.all(view.image == -30.0) and view.columns_received == view.nb_columns + 15
     levels = view.item.getLevels()
-    assert tuple(levels) == pytest.approx((-100.0, -10.0))  # fixed, never auto-ranged
+    assert tuple(levels) == pytest.approx(SPECTROGRAM_LEVELS_DB)  # fixed, never auto-ranged
     with pytest.raises(ValueError):
         view.set_source("nope")
 

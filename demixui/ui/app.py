@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
-from demixui.assets import DEMO_TRACK, asset_path
+from demixui.assets import APP_ICON, DEMO_TRACK, asset_path
 from demixui.errors import DemixError, DeviceError
 from demixui.ui.settings import AppSettings, AudioSettings
 from demixui.ui.style import BACKGROUND, PANEL, STYLESHEET, TEXT
@@ -50,6 +50,9 @@ def application() -> QApplication:
         palette.setColor(role, QColor(colour))
     app.setPalette(palette)
     app.setStyleSheet(STYLESHEET)
+    icon = asset_path(APP_ICON)
+    if icon.is_file():
+        app.setWindowIcon(QIcon(str(icon)))
     return app
 
 

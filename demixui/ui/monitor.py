@@ -7,7 +7,16 @@ import math
 import time
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QProgressBar, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from demixui.ui.style import DANGER, OK, WARNING
 
@@ -16,6 +25,10 @@ FLASH_S = 0.8
 
 def _ms(value: float) -> str:
     return f"{value:.1f} ms" if math.isfinite(value) else "–"
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if math.isfinite(value) else "–"
 
 
 def _label(text: str = "", name: str = "Figure") -> QLabel:
@@ -118,18 +131,22 @@ class MonitorPanel(QFrame):
         buffer.addWidget(self.ring_fill)
         buffer.addWidget(self.details)
 
+        for group in (latency, inference, buffer):
+            group.setSpacing(3)
+        underruns.setVerticalSpacing(3)
         layout = QHBoxLayout(self)
-        layout.setContentsMargins(14, 10, 14, 10)
+        layout.setContentsMargins(14, 8, 14, 8)
         layout.setSpacing(28)
         for group, stretch in ((latency, 3), (inference, 3), (underruns, 2), (buffer, 4)):
             layout.addLayout(group, stretch)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
 
     def show_snapshot(self, snap) -> None:
         now = time.monotonic()
         self.total_latency.setText(_ms(snap.total_latency_ms))
         self.latency_breakdown.setText(
-            f"model {_ms(snap.model_latency_ms)} · buffer {_ms(snap.buffer_latency_ms)}"
-            f" · device {_ms(snap.device_latency_ms)}"
+            f"model {_num(snap.model_latency_ms)} · buffer {_num(snap.buffer_latency_ms)}"
+            f" · device {_num(snap.device_latency_ms)} ms"
         )
         self.inference.setText(
             f"p50 {_ms(snap.inference_p50_ms)}  p99 {_ms(snap.inference_p99_ms)}"

@@ -22,7 +22,7 @@ HISTORY_S = 6.0
 # The engine's band edges (demixui.engine.analysis.band_matrix): 30 Hz to min(20 kHz, Nyquist).
 LOW_HZ = 30.0
 HIGH_HZ = 20000.0
-FREQUENCY_TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000)
+FREQUENCY_TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
 
 
 class SpectrogramView(QFrame):
@@ -58,7 +58,6 @@ class SpectrogramView(QFrame):
             axis = self.plot.getAxis(name)
             axis.setPen(pg.mkPen(PANEL_BORDER))
             axis.setTextPen(pg.mkPen(TEXT_DIM))
-        self.plot.getAxis("bottom").setLabel("seconds", color=TEXT_DIM)
         self.item = pg.ImageItem(self.image, levels=SPECTROGRAM_LEVELS_DB)
         self.item.setColorMap(pg.colormap.get(SPECTROGRAM_COLORMAP))
         self.plot.addItem(self.item)
@@ -94,8 +93,10 @@ class SpectrogramView(QFrame):
         self.item.setRect(QRectF(-history_s, low, history_s, high - low))
         self.plot.setXRange(-history_s, 0.0, padding=0.0)
         self.plot.setYRange(low, high, padding=0.0)
-        ticks = [(math.log10(f), f"{f // 1000}k" if f >= 1000 else str(f)) for f in FREQUENCY_TICKS_HZ]
+        ticks = [(math.log10(f), f"{f // 1000} kHz" if f >= 1000 else f"{f} Hz") for f in FREQUENCY_TICKS_HZ]
         self.plot.getAxis("left").setTicks([[t for t in ticks if low <= t[0] <= high]])
+        seconds = [(-float(s), f"-{s} s" if s else "now") for s in range(int(history_s) + 1)]
+        self.plot.getAxis("bottom").setTicks([seconds])
 
     def _on_source(self) -> None:
         # A new source starts from its own history: the engine gives what it still holds from index 0.

@@ -27,7 +27,7 @@ OK = "#6fd08c"
 
 # The spectrogram's colour map (a pyqtgraph built-in) and its fixed levels in dB.
 SPECTROGRAM_COLORMAP = "inferno"
-SPECTROGRAM_LEVELS_DB = (-100.0, -10.0)
+SPECTROGRAM_LEVELS_DB = (-105.0, -15.0)
 
 
 def stem_colour(stem: str) -> str:
@@ -60,7 +60,7 @@ QLabel#PanelTitle {{
 }}
 QLabel#SourceName {{ font-size: 13pt; font-weight: bold; }}
 QLabel#Time {{ font-family: "DejaVu Sans Mono", monospace; color: {TEXT_DIM}; }}
-QLabel#BigFigure {{ font-size: 20pt; font-weight: bold; }}
+QLabel#BigFigure {{ font-size: 18pt; font-weight: bold; }}
 QLabel#Dim {{ color: {TEXT_DIM}; }}
 QLabel#Figure {{ font-family: "DejaVu Sans Mono", monospace; }}
 QLabel#StemName {{ font-weight: bold; font-size: 10pt; }}
@@ -72,6 +72,11 @@ QPushButton, QToolButton {{
     border-radius: 6px;
     padding: 5px 10px;
     color: {TEXT};
+}}
+QToolButton[popupMode="1"] {{ padding-right: 22px; }}
+QToolButton::menu-button {{
+    border: none; border-left: 1px solid {PANEL_BORDER}; width: 18px;
+    border-top-right-radius: 6px; border-bottom-right-radius: 6px;
 }}
 QPushButton:hover, QToolButton:hover {{ background-color: #2e333e; }}
 QPushButton:pressed, QToolButton:pressed {{ background-color: #1f232b; }}

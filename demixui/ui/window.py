@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self._errors_seen = 0
         self._closed = False
         self._pending_file: str | None = None
+        self._failed_message = ""  # the banner text of the last slow call that failed
         self._building: object | None = None  # an engine built on the worker, not yet handed over
         self._building_active = False
         self.temp_settings = None  # a TemporaryDirectory holding the settings of a screenshot run
@@ -230,9 +231,16 @@ class MainWindow(QMainWindow):
     def _run_slow(self, what: str, fn, on_done=None) -> None:
         def failed(error: BaseException) -> None:
             self.show_error(str(error) if isinstance(error, DemixError) else f"{what}: {error_text(error)}")
+            self._failed_message = self.banner.text()
             self.task_failed.emit(error_text(error))
 
-        self.tasks.submit(fn, on_done or (lambda _result: None), failed)
+        def done(result) -> None:
+            if self.banner.isVisible() and self.banner.text() == self._failed_message:
+                self.banner.hide()  # the last thing that failed now worked; other messages stay
+            if on_done is not None:
+                on_done(result)
+
+        self.tasks.submit(fn, done, failed)
 
     def open_file(self, path: str) -> None:
         path = str(path)
@@ -247,7 +255,6 @@ class MainWindow(QMainWindow):
 
         def opened(_result) -> None:
             self._fill_recent_menu(self.settings.add_recent_file(str(Path(path).resolve())))
-            self.banner.hide()
             if self.autoplay:
                 self._call("play")
             self.file_opened.emit(path)

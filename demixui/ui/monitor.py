@@ -7,6 +7,7 @@ import math
 import time
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -29,6 +30,27 @@ def _ms(value: float) -> str:
 
 def _num(value: float) -> str:
     return f"{value:.1f}" if math.isfinite(value) else "–"
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that ends in "…" when narrow instead of widening its panel; the tooltip has it all."""
+
+    def __init__(self, name: str):
+        super().__init__()
+        self.setObjectName(name)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt API
+        if text != super().text():
+            super().setText(text)
+            self.setToolTip(text)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setPen(self.palette().color(self.foregroundRole()))
+        text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
+        painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.end()
 
 
 def _label(text: str = "", name: str = "Figure") -> QLabel:
@@ -87,16 +109,19 @@ class MonitorPanel(QFrame):
         self.setObjectName("Panel")
         self.total_latency = _label("–", "BigFigure")
         self.total_latency.setToolTip("Total output latency: model (algorithmic) + buffered audio + device")
-        self.latency_breakdown = _label("", "Dim")
-        self.inference = _label("", "Figure")
+        self.latency_breakdown = ElidedLabel("Dim")
+        self.inference = ElidedLabel("Figure")
         self.inference.setToolTip(
             "Inference time per model hop: median (p50) and 99th percentile,"
             " against the hop's real-time budget"
         )
         self.inference_bar = _bar()
         self.inference_bar.setToolTip("p99 inference time as a share of the hop budget")
-        self.realtime = _label("", "Figure")
-        self.realtime.setToolTip("Real-time factor: processing time / audio time (below 1 keeps up)")
+        self.realtime = ElidedLabel("Figure")
+        self.realtime.setToolTip(
+            "Hop budget: the audio one model step covers. RTF, the real-time factor:"
+            " inference time / audio time (below 1 keeps up)"
+        )
         self.app_underruns = UnderrunCounter(
             "Model fell behind: the dry mix was played instead (app underruns)"
         )
@@ -104,8 +129,7 @@ class MonitorPanel(QFrame):
         self.ring_fill = _bar()
         self.ring_fill.setToolTip("How full the separated-audio buffer is")
         self.ring_label = _label("", "Figure")
-        self.details = _label("", "Dim")
-        self.details.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details = ElidedLabel("Dim")
 
         latency = QVBoxLayout()
         latency.addWidget(_label("LATENCY", "PanelTitle"))
@@ -136,7 +160,7 @@ class MonitorPanel(QFrame):
         underruns.setVerticalSpacing(3)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(14, 8, 14, 8)
-        layout.setSpacing(28)
+        layout.setSpacing(20)
         for group, stretch in ((latency, 3), (inference, 3), (underruns, 2), (buffer, 4)):
             layout.addLayout(group, stretch)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -148,16 +172,14 @@ class MonitorPanel(QFrame):
             f"model {_num(snap.model_latency_ms)} · buffer {_num(snap.buffer_latency_ms)}"
             f" · device {_num(snap.device_latency_ms)} ms"
         )
-        self.inference.setText(
-            f"p50 {_ms(snap.inference_p50_ms)}  p99 {_ms(snap.inference_p99_ms)}"
-            f"  / {_ms(snap.hop_budget_ms)} budget"
-        )
+        self.inference.setText(f"p50 {_ms(snap.inference_p50_ms)} · p99 {_ms(snap.inference_p99_ms)}")
         budget_share = snap.inference_p99_ms / snap.hop_budget_ms if snap.hop_budget_ms > 0 else 0.0
         budget_share = budget_share if math.isfinite(budget_share) else 0.0
         self.inference_bar.setValue(int(min(1.0, budget_share) * 1000))
         _bar_colour(self.inference_bar, budget_share)
         rtf = snap.realtime_factor
-        self.realtime.setText(f"real-time factor {rtf:.2f}×" if math.isfinite(rtf) else "real-time factor –")
+        rtf_text = f"{rtf:.2f}×" if math.isfinite(rtf) else "–"
+        self.realtime.setText(f"budget {_ms(snap.hop_budget_ms)} · RTF {rtf_text}")
         self.app_underruns.show_count(int(snap.app_underruns), now)
         self.device_underruns.show_count(int(snap.device_underruns), now)
         fill = min(1.0, max(0.0, float(snap.ring_fill)))

@@ -9,8 +9,9 @@ weights. Each runs on one CPU thread (`torch.set_num_threads(1)`), on the same a
 - HTDemucs (demucs): `demucs.htdemucs.HTDemucs` with the `htdemucs` model's configuration (depth 4, 48
   channels, dconv_mode 3, 512 bottom channels, 5 transformer layers, 7.8 s segments); offline through
   `demucs.apply.apply_model` with its defaults (shifts 1, overlap 0.25).
-- HS-TasNet (hs-tasnet): `HSTasNet()` with its defaults (the paper's 500 hidden units, 1024-sample window,
-  512 hop); hop by hop through its own `init_stateful_transform_fn`.
+- HS-TasNet (hs-tasnet, Phil Wang's implementation of the paper, the one on PyPI): `HSTasNet()` with its
+  defaults (the paper's 500 hidden units, 1024-sample window, 512 hop); hop by hop through its own
+  `init_stateful_transform_fn`.
 The timing rules are in `timing.py`.
 """
 
@@ -169,7 +170,8 @@ def _hstasnet_peer() -> Peer:
 
     # Its forward needs (previous hop + chunk) to be a multiple of the window: chunks of 1, 3, 7, ... hops.
     ladder = [window * 2 ** i - hop for i in range(7)]
-    notes = [f"imported {module.__name__.split('_bench_')[-1]}.py alone"
+    notes = ["Phil Wang's implementation of the HS-TasNet paper (the paper's 500 hidden units)",
+             f"imported {module.__name__.split('_bench_')[-1]}.py alone"
              + (f" with placeholders for {', '.join(replaced)} (audio file I/O and plotting only)"
                 if replaced else "")]
     return Peer(model.num_parameters, distribution_version("hs-tasnet"), window - hop, ladder, offline,

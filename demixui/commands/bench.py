@@ -47,7 +47,8 @@ def _blocksizes(text: str) -> list[int]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, action="append", metavar="PATH",
-                        help="model file to measure (repeatable; default: the shipped model)")
+                        help="model file to measure (repeatable; 'default' is the shipped model, which is "
+                             "measured when no --model is given)")
     parser.add_argument("--quick", action="store_true",
                         help="a short run for CI (under 2 minutes): 5 s of audio, only HS-TasNet as a peer")
     parser.add_argument("--audio", type=Path, metavar="FILE",
@@ -107,7 +108,7 @@ def build_options(args: argparse.Namespace):
         test_set = DEFAULT_TEST_SET
     if args.audio is not None and not args.audio.is_file():
         raise DemixError(f"{args.audio}: no such file")
-    models = list(args.model) if args.model else [None]
+    models = [None if str(m) == "default" else m for m in args.model] if args.model else [None]
     return BenchOptions(models=models, audio=args.audio, test_set=test_set,
                         seconds=pick("seconds"), peer_seconds=pick("peer_seconds"), peers=pick("peers"),
                         engine_seconds=pick("engine_seconds"), blocksizes=args.blocksizes,

@@ -3,7 +3,7 @@
 Prints tables to the terminal; --json writes every figure, --markdown writes BENCHMARKS.md. Every system runs
 on one CPU thread on the same audio; the peers are built from their published code with random weights. The
 default run takes about 10 minutes (engine: 45 s per block size, in real time); --quick takes under 2
-minutes (short audio, 3 s per block size, only the smallest peer, one test track).
+minutes (short audio, 2 s per block size, only the smallest peer, one test track).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from demixui.errors import DemixError
 HELP = "measure latency and speed, ours beside the peers'"
 
 PEER_KEYS = ("umxl", "umx-uni", "htdemucs", "hs-tasnet")
-QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 3.0, "eval_tracks": 1, "reps": 2,
+QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 2.0, "eval_tracks": 1, "reps": 2,
          "peers": ["hs-tasnet"]}
 DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 4, "reps": 3,
             "peers": list(PEER_KEYS)}

@@ -221,9 +221,9 @@ class Trainer:
                 scores = self.validate()
                 self.save()
                 last_save = time.monotonic()
-                if s.progress:
-                    table = " ".join(f"{k}={v:.2f}" for k, v in scores.items())
-                    tqdm.write(f"epoch {self.counters['epoch']} step {self.counters['step']}: "
-                               f"loss {self.history[-1]['loss']:.4f}, valid SDR dB: {table}")
+                table = " ".join(f"{k}={v:.2f}" for k, v in scores.items())
+                tqdm.write(f"epoch {self.counters['epoch']} step {self.counters['step']} "
+                           f"({self.history[-1]['hours_seen']:.2f} h seen): "
+                           f"loss {self.history[-1]['loss']:.4f}, valid SDR dB: {table}")
             pending.cancel()
         return scores

@@ -112,6 +112,7 @@ def _write_text_atomic(path: Path, text: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from demixui.engine import Engine, check_blocksize
+    from demixui.engine.priority import raise_thread_priority
 
     check_blocksize(args.blocksize)
     if args.input is None and not (args.live and args.backend == "portaudio"):
@@ -146,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         if args.record:
             engine.start_recording(args.record)
         started = time.monotonic()
+        raise_thread_priority()  # this thread polls the engine (holding the GIL briefly): keep it prompt
         engine.play()
         code = _play_until_done(engine, args)
         engine.pause()

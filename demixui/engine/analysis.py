@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from demixui.engine.priority import raise_thread_priority
 from demixui.errors import AudioFileError
 
 SPEC_FFT = 2048
@@ -131,6 +132,7 @@ class Analysis:
 
     def _run(self) -> None:
         playback = self._playback
+        raise_thread_priority()
         ring = playback.monitor
         buf = np.zeros((8192, ring.nb_channels), np.float32)
         position = 0

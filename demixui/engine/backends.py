@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 
+from demixui.engine.priority import raise_thread_priority
 from demixui.errors import DeviceError
 
 
@@ -87,6 +88,7 @@ class NullOutput:
 
     def _run(self) -> None:
         n = self.blocksize
+        raise_thread_priority()
         out = np.zeros((n, 2), np.float32)
         block_in = np.zeros((n, 2), np.float32)
         status = _Status()

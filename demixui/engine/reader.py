@@ -15,6 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from demixui.audiofile import SUPPORTED_EXTENSIONS, audio_info, to_stereo
+from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session, SourceInfo
 from demixui.errors import AudioFileError
 
@@ -94,6 +95,7 @@ class FileReader:
 
     def _run(self) -> None:
         engine = self._engine
+        raise_thread_priority()
         current: Session | None = None
         decoder: _Decoder | None = None
         finished = False

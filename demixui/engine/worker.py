@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session
 
 TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
@@ -74,6 +75,7 @@ class InferenceWorker:
 
     def _run(self) -> None:
         engine = self._engine
+        raise_thread_priority()
         current: Session | None = None
         fed = out_pos = discard_until = 0  # next source position to feed; output position of the next output
         self.failed = False  # worker writes: the model raised; the callback plays the dry mix

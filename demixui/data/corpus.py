@@ -1,0 +1,56 @@
+"""Render many tracks, in several processes, each track written whole or not at all."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def _render_one(job: tuple[str, int, int, float, str]) -> int:
+    out, index, seed, seconds, soundfont = job
+    from demixui.data.synth import write_track
+
+    write_track(Path(out), index, seed, seconds, soundfont)
+    return index
+
+
+def synthesise_corpus(
+    out: Path,
+    tracks: int,
+    seconds: float,
+    seed: int,
+    jobs: int,
+    soundfont: str,
+    first: int = 0,
+    progress: bool = True,
+) -> None:
+    """Tracks `first .. first+tracks-1` of corpus `seed` into `out`. Track i depends only on (seed, i)."""
+    from demixui.data.render import fresh_renderer
+    from demixui.data.speech import espeak_path
+
+    espeak_path()  # fail early, with one line, when a tool is missing
+    fresh_renderer(soundfont)
+    work = [(str(out), index, seed, seconds, soundfont) for index in range(first, first + tracks)]
+    bar = tqdm(total=tracks, unit="track", disable=not progress, desc="synth")
+    try:
+        if jobs == 1:
+            for job in work:
+                _render_one(job)
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")
+            with context.Pool(jobs) as pool:
+                for _ in pool.imap_unordered(_render_one, work):
+                    bar.update()
+    finally:
+        bar.close()
+    _clean_partials(out)
+
+
+def _clean_partials(out: Path) -> None:
+    import shutil
+
+    for path in out.glob(".*.part"):
+        shutil.rmtree(path, ignore_errors=True)

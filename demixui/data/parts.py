@@ -1,0 +1,144 @@
+"""The "other" stem: keys, guitars, strings, brass, synths and mallets as chords, arpeggios, riffs, pads and
+counter-melodies, several at once, all following the song's chords."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from demixui.data.arrangement import Song
+from demixui.data.harmony import voice_chord
+from demixui.data.score import Note, Part
+
+# family -> (GM programs, roles it plays, register low, register high)
+FAMILIES: dict[str, tuple[tuple[int, ...], tuple[str, ...], int, int]] = {
+    "piano": ((0, 1, 2, 3), ("chords", "arpeggio", "chords", "riff"), 48, 79),
+    "epiano": ((4, 5), ("chords", "chords", "arpeggio"), 50, 76),
+    "organ": ((16, 17, 18, 19), ("pad", "chords"), 50, 76),
+    "guitar_clean": ((24, 25, 26, 27), ("strum", "arpeggio", "chords"), 48, 74),
+    "guitar_dist": ((29, 30), ("power", "power", "riff"), 40, 64),
+    "strings": ((48, 49, 50, 44, 45), ("pad", "counter", "pad"), 48, 79),
+    "brass": ((61, 56, 57, 62, 65, 66), ("stabs", "counter"), 52, 76),
+    "synth_pad": ((88, 89, 90, 92, 94, 95), ("pad",), 48, 76),
+    "synth_lead": ((80, 81, 84, 87), ("riff", "counter", "arpeggio"), 60, 84),
+    "mallets": ((11, 12, 8, 9, 13), ("arpeggio", "riff"), 60, 88),
+}
+COMPING = {
+    "rock": ("X-x-X-x-X-x-X-x-", "X-------X-------"),
+    "pop": ("X---x---X---x---", "X-----x---x-----"),
+    "funk": ("--x--x----x--x--", "-x-x--x--x-x--x-"),
+    "hiphop": ("X-------x-------", "X-----x---------"),
+    "electronic": ("--x---x---x---x-", "X--x--x---x--x--"),
+    "reggae": ("--x---x---x---x-", "----x-------x---"),
+    "swing": ("---x----x--x----", "x-----x-----x---"),
+    "metal": ("X-x-X-x-X-x-X-x-", "X-------X-------"),
+    "ballad": ("X---------------", "X-------X-------"),
+}
+
+
+def choose_others(
+    rng: np.random.Generator, song_genre_others: tuple[str, ...], count: int
+) -> list[tuple[str, str]]:
+    """`count` distinct (family, role) pairs, each family at most once."""
+    families = list(dict.fromkeys(song_genre_others))
+    picked = rng.choice(len(families), size=min(count, len(families)), replace=False)
+    out = []
+    for index in picked:
+        family = families[int(index)]
+        roles = FAMILIES[family][1]
+        out.append((family, str(roles[int(rng.integers(len(roles)))])))
+    return out
+
+
+def other_part(song: Song, rng: np.random.Generator, name: str, family: str, role: str) -> Part:
+    programs, _, low, high = FAMILIES[family]
+    program = int(rng.choice(programs))
+    part = Part(name, "other", family, program, 0, role)
+    part.info = {"family": family, "role": role, "program": program}
+    comp = COMPING[song.genre.name][int(rng.integers(2))]
+    motif = [int(x) for x in rng.integers(0, 4, size=8)]  # chord-tone indices for riffs and arpeggios
+    arp_rate = int(rng.choice([2, 4])) if song.tempo < 130 else 2  # notes per beat
+    previous: list[int] | None = None
+    for section in song.sections:
+        if name not in section.others:
+            continue
+        for bar in range(section.start_bar, section.end_bar):
+            b0 = bar * song.beats_per_bar
+            energy = section.energy
+            for beat_in_bar in range(song.beats_per_bar):
+                beat = b0 + beat_in_bar
+                chord = song.chord_at(beat)
+                voicing = voice_chord(chord, low, high, previous)
+                previous = voicing
+                if role in ("chords", "strum", "stabs", "power"):
+                    pattern = comp if role != "stabs" else "--x---x---x---x-"
+                    for sub in range(4):
+                        char = pattern[beat_in_bar * 4 + sub]
+                        if char == "-":
+                            continue
+                        start_beat = beat + sub / 4
+                        length = _until_next(pattern, beat_in_bar * 4 + sub) / 4
+                        notes = voicing
+                        if role == "power":
+                            root = voicing[0] if voicing[0] < low + 12 else voicing[0] - 12
+                            notes = [root, root + 7, root + 12]
+                            length = min(length, 0.45) if rng.random() < 0.7 else length
+                        if role == "stabs":
+                            length = 0.3
+                        _chord_notes(
+                            part,
+                            song,
+                            rng,
+                            notes,
+                            start_beat,
+                            length * 0.95,
+                            char,
+                            energy,
+                            strum=0.012 if role == "strum" else 0.0,
+                        )
+                elif role == "pad" and beat_in_bar % 2 == 0:
+                    _chord_notes(part, song, rng, voicing, beat, 2.0, "x", energy * 0.8)
+                elif role in ("arpeggio", "riff"):
+                    tones = voicing + [v + 12 for v in voicing]
+                    for sub in range(arp_rate):
+                        index = (beat_in_bar * arp_rate + sub) % 8
+                        step = motif[index] if role == "riff" else index % len(tones)
+                        if role == "riff" and (index * 3 + bar) % 5 == 4:
+                            continue  # rests make a riff a riff
+                        pitch = tones[step % len(tones)]
+                        _chord_notes(
+                            part, song, rng, [pitch], beat + sub / arp_rate, 0.9 / arp_rate, "x", energy
+                        )
+                elif role == "counter" and beat_in_bar % 2 == 0:
+                    chord_tones = sorted({p for p in voicing})
+                    pitch = chord_tones[int(rng.integers(len(chord_tones)))] + 12
+                    if pitch > high:
+                        pitch -= 12
+                    _chord_notes(part, song, rng, [pitch], beat, 1.9, "x", energy * 0.9)
+    return part
+
+
+def _until_next(pattern: str, step: int) -> int:
+    for offset in range(1, 16 - step):
+        if pattern[step + offset] != "-":
+            return offset
+    return 16 - step
+
+
+def _chord_notes(
+    part: Part,
+    song: Song,
+    rng: np.random.Generator,
+    pitches: list[int],
+    beat: float,
+    length: float,
+    char: str,
+    energy: float,
+    strum: float = 0.0,
+) -> None:
+    base = (104 if char == "X" else 86) * (0.7 + 0.4 * energy)
+    start = song.seconds_at(beat) + rng.normal(0, 0.006)
+    end = song.seconds_at(beat + length)
+    for order, pitch in enumerate(pitches):
+        velocity = int(np.clip(base + rng.normal(0, 6), 25, 127))
+        onset = start + order * strum
+        part.notes.append(Note(onset, max(0.05, end - onset), int(pitch), velocity))

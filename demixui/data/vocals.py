@@ -1,0 +1,231 @@
+"""Singing: espeak-ng words analysed with WORLD (pyworld) and resynthesised onto the melody
+(demixui.data.vocoder).
+
+Each word is analysed once (f0, spectral envelope, aperiodicity at 5 ms frames). A sung syllable keeps the
+word's consonants at their spoken speed, places the consonant before the beat so the vowel lands on it, and
+stretches the vowel over the note (and over tied notes: melisma). The pitch follows the notes with glides
+between them (legato), a scoop at phrase starts, vibrato that grows on held notes and a slow random drift.
+Breaths (filtered noise) precede phrases. The spectral envelope is warped to move the formants (voice size).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import scipy.signal
+import soxr
+
+from demixui.data import vocoder
+from demixui.data.score import Note
+from demixui.data.speech import SPEECH_RATE, speak
+
+FRAME_MS = 5.0
+FRAME_S = FRAME_MS / 1000
+OUT_RATE = 44100
+
+
+def _pyworld():
+    """pyworld's compiled module, bypassing its __init__ (which imports the removed pkg_resources)."""
+    try:
+        import pyworld
+
+        return pyworld
+    except ModuleNotFoundError as error:
+        if error.name != "pkg_resources":
+            raise
+    spec = importlib.util.find_spec("pyworld")
+    library = next(Path(spec.submodule_search_locations[0]).glob("pyworld*.so"))
+    module_spec = importlib.util.spec_from_file_location("pyworld", library)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+pw = _pyworld()
+
+
+@dataclass(frozen=True)
+class Voice:
+    espeak: str  # espeak-ng voice, e.g. "en+f3"
+    formant: float  # spectral-envelope warp: > 1 moves formants up (smaller vocal tract)
+    vibrato_cents: float
+    vibrato_hz: float
+    breathiness: float  # 0-1: aperiodicity added to voiced frames
+
+
+@dataclass
+class Syllable:
+    f0: np.ndarray  # (nb_frames,) Hz, 0 where unvoiced
+    sp: np.ndarray  # (nb_frames, nb_bins)
+    ap: np.ndarray  # (nb_frames, nb_bins)
+    voiced_start: int
+    voiced_end: int
+
+
+def analyse(word: str, voice: Voice) -> Syllable:
+    """The word in the voice's espeak-ng voice, analysed, with the voice's formant warp."""
+    syllable = _analyse(word, voice.espeak)
+    if voice.formant == 1.0:
+        return syllable
+    bins = np.arange(syllable.sp.shape[1])
+    sp = np.stack([np.interp(bins / voice.formant, bins, frame) for frame in syllable.sp])
+    return Syllable(syllable.f0, sp, syllable.ap, syllable.voiced_start, syllable.voiced_end)
+
+
+@functools.lru_cache(maxsize=1024)
+def _analyse(word: str, espeak_voice: str) -> Syllable:
+    audio = speak(word, espeak_voice).astype(np.float64)
+    audio = np.concatenate([np.zeros(256), audio, np.zeros(256)])
+    f0, times = pw.dio(audio, SPEECH_RATE, frame_period=FRAME_MS, f0_floor=60.0, f0_ceil=500.0)
+    f0 = pw.stonemask(audio, f0, times, SPEECH_RATE)
+    sp = pw.cheaptrick(audio, f0, times, SPEECH_RATE)
+    ap = _aperiodicity(f0, sp.shape[1])
+    energy = sp.sum(axis=1)
+    keep = np.nonzero(energy > energy.max() * 1e-4)[0]
+    first, last = (int(keep[0]), int(keep[-1]) + 1) if len(keep) else (0, len(f0))
+    f0, sp, ap = f0[first:last], sp[first:last], ap[first:last]
+    voiced = np.nonzero(f0 > 0)[0]
+    if len(voiced) == 0:
+        voiced = np.arange(len(f0))
+    start, end = int(voiced[0]), int(voiced[-1]) + 1
+    sp = sp / max(np.median(sp[start:end].sum(axis=1)), 1e-12) * 1e-2  # every word equally loud
+    return Syllable(f0, sp, ap, start, end)
+
+
+def _aperiodicity(f0: np.ndarray, nb_bins: int) -> np.ndarray:
+    """A simple aperiodicity model (D4C costs more than the rest of the analysis): noise-free low harmonics in
+    voiced frames, rising noise above 3 kHz; all noise in unvoiced frames."""
+    freqs = np.linspace(0, SPEECH_RATE / 2, nb_bins)
+    voiced = np.clip((freqs - 3000) / 6000, 0, 1) * 0.7 + 0.02
+    return np.where(f0[:, None] > 0, voiced[None, :], 1.0)
+
+
+def _pitch_curve(
+    notes: list[Note], start_frame: int, nb_frames: int, voice: Voice, rng: np.random.Generator
+) -> np.ndarray:
+    """Target f0 in Hz for each frame of a phrase: glides, scoop, vibrato and drift."""
+    t = (start_frame + np.arange(nb_frames)) * FRAME_S
+    midi = np.full(nb_frames, float(notes[0].pitch))
+    vibrato_depth = np.zeros(nb_frames)
+    for index, note in enumerate(notes):
+        mask = t >= note.start
+        if index == 0:
+            mask[:] = True
+        midi[mask] = note.pitch
+        held = t - note.start
+        onset = min(0.25, 0.35 * note.duration)
+        ramp = np.clip((held - onset) / 0.2, 0, 1) * (held >= 0) * (held < note.duration + 0.05)
+        vibrato_depth = np.maximum(vibrato_depth, ramp * voice.vibrato_cents / 100)
+    # legato glides: a short smoothing of the step function, about 50 ms
+    width = max(3, int(0.05 / FRAME_S))
+    kernel = np.hanning(width * 2 + 1)
+    kernel /= kernel.sum()
+    padded = np.pad(midi, width, mode="edge")
+    midi = np.convolve(padded, kernel, mode="valid")
+    scoop = np.clip(1 - (t - notes[0].start) / 0.08, 0, 1) * -0.6
+    rate = voice.vibrato_hz * (1 + 0.05 * rng.standard_normal())
+    vibrato = vibrato_depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
+    drift = scipy.signal.lfilter([0.02], [1, -0.98], rng.standard_normal(nb_frames)) * 0.5
+    return 440.0 * 2 ** ((midi + scoop + vibrato + drift - 69) / 12)
+
+
+def _phrases(notes: list[Note], gap: float = 0.2) -> list[list[Note]]:
+    phrases: list[list[Note]] = []
+    for note in notes:
+        if phrases and note.start - (phrases[-1][-1].start + phrases[-1][-1].duration) < gap:
+            phrases[-1].append(note)
+        else:
+            phrases.append([note])
+    return phrases
+
+
+def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> tuple[int, np.ndarray]:
+    """(start frame, audio at SPEECH_RATE) of one phrase."""
+    groups: list[list[Note]] = []
+    for note in notes:
+        if note.word is None and groups:
+            groups[-1].append(note)
+        else:
+            groups.append([note])
+    syllables = [analyse(g[0].word or "ah", voice) for g in groups]
+    onsets = [min(s.voiced_start, 24) for s in syllables]
+    starts = [int(round(g[0].start / FRAME_S)) - on for g, on in zip(groups, onsets, strict=True)]
+    last = groups[-1][-1]
+    end = int(round((last.start + last.duration) / FRAME_S))
+    bounds = starts[1:] + [end]
+    f0_parts, sp_parts, ap_parts = [], [], []
+    for syllable, onset, start, stop in zip(syllables, onsets, starts, bounds, strict=True):
+        length = max(stop - start, onset + 4)
+        coda = min(len(syllable.f0) - syllable.voiced_end, max(0, (length - onset) // 4), 24)
+        body = length - onset - coda
+        src = np.concatenate(
+            [
+                np.arange(syllable.voiced_start - onset, syllable.voiced_start),
+                np.linspace(syllable.voiced_start, syllable.voiced_end - 1, body).round().astype(int),
+                np.arange(syllable.voiced_end, syllable.voiced_end + coda),
+            ]
+        )
+        f0_parts.append(syllable.f0[src])
+        sp_parts.append(syllable.sp[src])
+        ap_parts.append(syllable.ap[src])
+    f0_src = np.concatenate(f0_parts)
+    sp = np.concatenate(sp_parts)
+    ap = np.concatenate(ap_parts).copy()
+    start_frame = starts[0]
+    target = _pitch_curve(notes, start_frame, len(f0_src), voice, rng)
+    f0 = np.where(f0_src > 0, target, 0.0)
+    gains = np.ones(len(f0))
+    for note in notes:
+        a = int(round(note.start / FRAME_S)) - start_frame
+        gains[max(0, a) :] = (note.velocity / 100) ** 2
+    sp = sp * gains[:, None]
+    if voice.breathiness:
+        ap[f0 > 0] = np.clip(ap[f0 > 0] + voice.breathiness * 0.3, 0, 1)
+    fade = min(8, len(f0))
+    sp[:fade] *= np.linspace(0.1, 1, fade)[:, None] ** 2
+    sp[-fade:] *= np.linspace(1, 0.1, fade)[:, None] ** 2
+    audio = vocoder.synthesize(f0, sp, ap, SPEECH_RATE, FRAME_MS, rng)
+    return start_frame, audio
+
+
+def _breath(rng: np.random.Generator, seconds: float, level: float) -> np.ndarray:
+    n = int(seconds * SPEECH_RATE)
+    sos = scipy.signal.butter(2, [600, 6000], btype="bandpass", fs=SPEECH_RATE, output="sos")
+    noise = scipy.signal.sosfilt(sos, rng.standard_normal(n))
+    envelope = np.hanning(n) ** 1.5
+    return noise * envelope * level / max(np.sqrt(np.mean(noise**2)), 1e-9)
+
+
+def sing(
+    notes: list[Note], voice: Voice, seconds: float, rng: np.random.Generator, breaths: bool = True
+) -> np.ndarray:
+    """The sung notes as mono float32 `(nb_samples,)` at 44.1 kHz, `nb_samples = seconds * 44100`."""
+    nb = int(round(seconds * SPEECH_RATE))
+    out = np.zeros(nb + SPEECH_RATE, dtype=np.float64)
+    previous_end = -10.0
+    for phrase in _phrases(sorted(notes, key=lambda n: n.start)):
+        start_frame, audio = _sing_phrase(phrase, voice, rng)
+        offset = int(round(start_frame * FRAME_S * SPEECH_RATE))
+        rms = float(np.sqrt(np.mean(audio**2))) if len(audio) else 0.0
+        if breaths and phrase[0].start - previous_end > 0.5 and rng.random() < 0.8:
+            length = float(rng.uniform(0.2, 0.35))
+            breath = _breath(rng, length, rms * float(rng.uniform(0.05, 0.12)))
+            b0 = offset - len(breath) - int(0.03 * SPEECH_RATE)
+            if b0 >= 0:
+                out[b0 : b0 + len(breath)] += breath
+        if offset < 0:
+            audio = audio[-offset:]
+            offset = 0
+        stop = min(len(out), offset + len(audio))
+        out[offset:stop] += audio[: stop - offset]
+        last = phrase[-1]
+        previous_end = last.start + last.duration
+    upsampled = soxr.resample(out[:nb].astype(np.float32), SPEECH_RATE, OUT_RATE, quality="HQ")
+    total = int(round(seconds * OUT_RATE))
+    result = np.zeros(total, dtype=np.float32)
+    result[: min(total, len(upsampled))] = upsampled[:total]
+    return result

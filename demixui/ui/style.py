@@ -85,6 +85,7 @@ QPushButton:checked, QToolButton:checked {{
 }}
 QPushButton:disabled, QToolButton:disabled {{ color: #555b66; }}
 QPushButton#Transport {{ font-size: 13pt; min-width: 36px; min-height: 28px; }}
+QPushButton[kind="record"]:checked {{ background-color: {DANGER}; border-color: {DANGER}; }}
 QPushButton#Mute:checked {{ background-color: {WARNING}; border-color: {WARNING}; }}
 QPushButton#Solo:checked {{ background-color: {OK}; border-color: {OK}; }}
 QPushButton#Karaoke {{ font-weight: bold; padding: 7px 14px; }}

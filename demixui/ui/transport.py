@@ -57,6 +57,8 @@ def glyph_icon(kind: str, colour: str = TEXT, size: int = 64) -> QIcon:
         path.lineTo(0.62 * s, 0.40 * s)
         path.closeSubpath()
         painter.drawPath(path)
+    elif kind == "record":
+        painter.drawEllipse(QRectF(0.26 * s, 0.26 * s, 0.48 * s, 0.48 * s))
     elif kind == "open":
         path = QPainterPath(QPointF(0.12 * s, 0.25 * s))
         path.lineTo(0.42 * s, 0.25 * s)
@@ -145,6 +147,9 @@ class TransportBar(QFrame):
         self.play_button = _button("play", "Play / pause (Space)")
         self.stop_button = _button("stop", "Stop and go back to the start")
         self.loop_button = _button("loop", "Loop the file (L)", checkable=True)
+        self.record_button = _button("record", "Record what you hear to a WAV file (Ctrl+R)", checkable=True)
+        self.record_button.setIcon(glyph_icon("record", "#ff5a5a"))
+        self.record_button.setProperty("kind", "record")
         self.source_label = QLabel("No file")
         self.source_label.setObjectName("SourceName")
         self.state_label = QLabel("")
@@ -172,6 +177,7 @@ class TransportBar(QFrame):
         layout.addWidget(self.play_button)
         layout.addWidget(self.stop_button)
         layout.addWidget(self.loop_button)
+        layout.addWidget(self.record_button)
         layout.addSpacing(12)
         layout.addLayout(names, 2)
         layout.addLayout(seek_row, 5)
@@ -181,6 +187,12 @@ class TransportBar(QFrame):
         self.stop_button.clicked.connect(self.stop_requested)
         self.loop_button.toggled.connect(self.loop_toggled)
         self.seek.sliderReleased.connect(lambda: self.seek_requested.emit(self.seek.value() / 1000.0))
+
+    def show_recording(self, on: bool) -> None:
+        self.record_button.blockSignals(True)
+        self.record_button.setChecked(on)
+        self.record_button.blockSignals(False)
+        self.record_button.setIcon(glyph_icon("record", "#0d0f14" if on else "#ff5a5a"))
 
     def set_recent_files(self, paths: list[str]) -> None:
         self.recent_menu.clear()

@@ -19,12 +19,13 @@ from demixui.errors import DemixError
 from demixui.ui.banner import Banner
 from demixui.ui.mixer import MixerPanel
 from demixui.ui.monitor import MonitorPanel
+from demixui.ui.recording import RecordingControl
 from demixui.ui.settings import AppSettings, AudioSettings, SettingsDialog
 from demixui.ui.spectrogram import SpectrogramView
 from demixui.ui.tasks import TaskRunner
 from demixui.ui.transport import TransportBar
 
-REFRESH_MS = 16  # ~60 fps; the spectrogram and meters read the engine's latest values at this rate
+REFRESH_MS = 25  # 40 fps: smooth meters; more would only cost the audio thread GIL time
 SEEK_STEP_S = 5.0
 # Shift+digit arrives as a shifted symbol on most layouts: listen for both forms (US layout symbols).
 SHIFTED_DIGITS = ("!", "@", "#", "$")
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(960, 620)
 
         self.transport = TransportBar()
+        self.recording = RecordingControl(self)
         self.banner = Banner()
         self.mixer = MixerPanel(self.stems)
         self.spectrogram = SpectrogramView(self.stems)
@@ -159,6 +161,7 @@ class MainWindow(QMainWindow):
         self._add_action(file_menu, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
         self.recent_menu = file_menu.addMenu("Open &recent")
         self._add_action(file_menu, "&Live input", "Ctrl+L", self.open_live)
+        self._add_action(file_menu, "&Record the remix…", "Ctrl+R", self.recording.toggle)
         file_menu.addSeparator()
         self._add_action(file_menu, "&Settings…", "Ctrl+,", self.open_settings)
         file_menu.addSeparator()
@@ -205,6 +208,8 @@ class MainWindow(QMainWindow):
         t.stop_requested.connect(lambda: self._call("stop"))
         t.loop_toggled.connect(lambda on: self._call("set_loop", on))
         t.seek_requested.connect(lambda seconds: self._call("seek", seconds))
+        t.record_button.clicked.connect(self.recording.toggle)
+        self.recording.changed.connect(t.show_recording)
         for strip in self.mixer.strips:
             strip.gain_changed.connect(lambda stem, db: self._call("set_gain_db", stem, db))
             strip.mute_toggled.connect(lambda stem, on: self._call("set_mute", stem, on))
@@ -228,10 +233,14 @@ class MainWindow(QMainWindow):
     def show_note(self, text: str) -> None:
         self.banner.show_message(text, "info")
 
-    def _run_slow(self, what: str, fn, on_done=None) -> None:
+    def run_slow(self, what: str, fn, on_done=None, on_error=None) -> None:
+        """Run `fn` on the worker; `on_done(result)` on the GUI thread, or a banner (and `on_error()`)."""
+
         def failed(error: BaseException) -> None:
             self.show_error(str(error) if isinstance(error, DemixError) else f"{what}: {error_text(error)}")
             self._failed_message = self.banner.text()
+            if on_error is not None:
+                on_error()
             self.task_failed.emit(error_text(error))
 
         def done(result) -> None:
@@ -259,14 +268,14 @@ class MainWindow(QMainWindow):
                 self._call("play")
             self.file_opened.emit(path)
 
-        self._run_slow(f"could not open {path}", lambda: engine.open_file(path), opened)
+        self.run_slow(f"could not open {path}", lambda: engine.open_file(path), opened)
 
     def open_live(self) -> None:
         if self.engine is None:
             self.show_error("no model is loaded: choose one in Settings (Ctrl+,)")
             return
         device, engine = self.settings.audio.input_device, self.engine
-        self._run_slow("could not open the live input", lambda: engine.open_live(device))
+        self.run_slow("could not open the live input", lambda: engine.open_live(device))
 
     def open_dialog(self) -> None:
         dialog = QFileDialog(self, "Open an audio file", "", AUDIO_FILTER)
@@ -301,7 +310,7 @@ class MainWindow(QMainWindow):
             if new.live_input and not old.live_input:
                 engine.open_live(new.input_device)
 
-        self._run_slow("could not apply the settings", apply, lambda _r: self.settings.save_audio(new))
+        self.run_slow("could not apply the settings", apply, lambda _r: self.settings.save_audio(new))
 
     def snapshot(self) -> EngineSnapshot:
         return self.engine.snapshot() if self.engine is not None else IDLE_SNAPSHOT
@@ -366,6 +375,8 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.timer.stop()
+        if self.recording.active and self.engine is not None:
+            self.engine.stop_recording()  # keep what was recorded: the file is finished, not dropped
         self.settings.store.setValue("window/geometry", self.saveGeometry())
         self.settings.store.sync()
         self.tasks.shutdown()

@@ -1,7 +1,8 @@
 """The `demixui` command: a thin argparse front. Each subcommand lives in `demixui/commands/<name>.py`.
 
-A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. It imports anything
-heavy (torch, Qt, onnxruntime) inside `run`, so `demixui --help` stays fast and the app never imports torch.
+A command module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`. It imports
+anything heavy (torch, Qt, onnxruntime) inside `run`, so `demixui --help` stays fast and the app never
+imports torch.
 """
 
 from __future__ import annotations
@@ -65,6 +66,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("demixui: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as error:  # e.g. `train` without torch, or a bundle without the training extra
+        print(
+            f"demixui: error: '{args.command}' needs the Python package '{error.name}', which is not installed "
+            "(install the training extra: pip install 'demixui[train]')",
+            file=sys.stderr,
+        )
+        return 1
     except OSError as error:  # a file or device the OS refused: the message names it
         print(f"demixui: error: {error}", file=sys.stderr)
         return 1

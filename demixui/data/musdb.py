@@ -1,7 +1,7 @@
 """The MUSDB18-HQ folder layout, read by training, `evaluate` and `data stats`.
 
-`ROOT/<track>/mixture.wav` plus one WAV per stem (`vocals.wav`, `drums.wav`, `bass.wav`, `other.wav`), 44.1 kHz
-stereo. The real MUSDB18-HQ has `train/` and `test/` subfolders of such tracks; `list_tracks` accepts either a
+`ROOT/<track>/mixture.wav` plus one WAV per stem (`vocals.wav`, `drums.wav`, `bass.wav`, `other.wav`),
+44.1 kHz stereo. The real MUSDB18-HQ has `train/` and `test/` subfolders of such tracks; `list_tracks` accepts either a
 folder of tracks or a folder whose subfolders are folders of tracks.
 """
 
@@ -34,10 +34,12 @@ def list_tracks(root: str | Path) -> list[Path]:
         return [root]
     tracks = sorted(p for p in root.iterdir() if is_track_folder(p))
     if not tracks:
-        tracks = sorted(p for sub in root.iterdir() if sub.is_dir() for p in sub.iterdir() if is_track_folder(p))
+        subfolders = [sub for sub in root.iterdir() if sub.is_dir()]
+        tracks = sorted(p for sub in subfolders for p in sub.iterdir() if is_track_folder(p))
     if not tracks:
         raise DemixError(
-            f"{root}: no tracks found (expected <track>/mixture.wav and {', '.join(s + '.wav' for s in STEMS)})"
+            f"{root}: no tracks found "
+            f"(expected <track>/mixture.wav and {', '.join(s + '.wav' for s in STEMS)})"
         )
     return tracks
 

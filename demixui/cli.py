@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except ModuleNotFoundError as error:  # e.g. `train` without torch, or a bundle without the training extra
         print(
-            f"demixui: error: '{args.command}' needs the Python package '{error.name}', which is not installed "
+            f"demixui: error: '{args.command}' needs the Python package '{error.name}', "
+            "which is not installed "
             "(install the training extra: pip install 'demixui[train]')",
             file=sys.stderr,
         )

@@ -1,8 +1,8 @@
 """The MUSDB18-HQ folder layout, read by training, `evaluate` and `data stats`.
 
 `ROOT/<track>/mixture.wav` plus one WAV per stem (`vocals.wav`, `drums.wav`, `bass.wav`, `other.wav`),
-44.1 kHz stereo. The real MUSDB18-HQ has `train/` and `test/` subfolders of such tracks; `list_tracks` accepts either a
-folder of tracks or a folder whose subfolders are folders of tracks.
+44.1 kHz stereo. The real MUSDB18-HQ has `train/` and `test/` subfolders of such tracks; `list_tracks`
+accepts either a folder of tracks or a folder whose subfolders are folders of tracks.
 """
 
 from __future__ import annotations

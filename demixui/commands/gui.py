@@ -22,6 +22,8 @@ def _size(text: str) -> tuple[int, int]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("file", nargs="?", help="audio file to open (default: the bundled demo track)")
     parser.add_argument("--model", metavar="ONNX", help="separation model file (default: the remembered one)")
+    parser.add_argument("--gain", action="append", default=[], metavar="STEM=DB",
+                        help="start with a stem's fader at DB, e.g. --gain vocals=-6; repeatable")
     # advanced: no sound device (CI, screenshots), a settings file instead of the user's, screenshots
     parser.add_argument("--backend", choices=("portaudio", "null"), default="portaudio",
                         help=argparse.SUPPRESS)
@@ -33,8 +35,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from demixui.commands.play import parse_gains
     from demixui.ui.app import LaunchOptions, launch
 
+    gains = parse_gains(args.gain)  # a bad --gain is a one-line error before any window opens
     return launch(
         LaunchOptions(
             file=args.file,
@@ -44,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
             screenshot=args.screenshot,
             screenshot_after_s=args.screenshot_after,
             size=args.size,
+            gains=gains,
         )
     )

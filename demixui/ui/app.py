@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
@@ -28,6 +28,7 @@ class LaunchOptions:
     screenshot: str | None = None
     screenshot_after_s: float = 3.0
     size: tuple[int, int] = (1280, 800)
+    gains: dict[str, float] = field(default_factory=dict)  # stem -> starting fader position in dB
 
 
 def application() -> QApplication:
@@ -105,6 +106,9 @@ def build_window(options: LaunchOptions) -> MainWindow:
 
     window.engine_ready.connect(show_notes)
     window.resize(*options.size)
+    for strip in window.mixer.strips:
+        if strip.stem in options.gains:
+            strip.set_gain_db(options.gains[strip.stem])  # reaches the engine once it is built
     first = options.file
     if first is None:
         demo = asset_path(DEMO_TRACK)

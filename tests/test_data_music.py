@@ -1,0 +1,139 @@
+"""The generator's music: the sung pitch follows the melody, bass follows the chords, and every instrument
+family, drum kit, bass style, genre and voice range turns up over a batch of seeds. Composition only (no
+rendering) except the singing test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soxr
+
+from demixui.data.drums import KITS
+from demixui.data.harmony import MODES, Key
+from demixui.data.parts import FAMILIES
+from demixui.data.synth import compose, track_seed
+from tests.conftest import require_executable
+
+ALL_PRESETS = {(bank, program) for bank in (0, 128) for program in range(128)}
+
+
+@pytest.fixture(scope="module")
+def songs():
+    return [compose(track_seed(77, i), 30.0, ALL_PRESETS) for i in range(80)]
+
+
+def test_every_family_kit_bass_style_genre_and_range_appears(songs):
+    families, kits, styles, genres, ranges, roles, modes = set(), set(), set(), set(), set(), set(), set()
+    for song, parts, vocal in songs:
+        genres.add(song.genre.name)
+        modes.add(song.key.mode)
+        ranges.add(vocal["voice_type"])
+        for part in parts:
+            if part.stem == "other":
+                families.add(part.family)
+                roles.add(part.role)
+            elif part.stem == "drums":
+                kits.add(part.info["kit"])
+            elif part.stem == "bass":
+                styles.add(part.info["style"])
+    assert families == set(FAMILIES), set(FAMILIES) - families
+    assert kits == set(KITS), set(KITS) - kits
+    assert styles == {"root8", "rootfifth", "octave", "syncopated", "walking", "sustained"}, styles
+    assert genres == {"rock", "pop", "funk", "hiphop", "electronic", "reggae", "swing", "metal", "ballad"}
+    assert ranges == {"bass", "baritone", "tenor", "alto", "mezzo", "soprano"}
+    assert {"chords", "arpeggio", "riff", "pad", "counter"} <= roles, roles
+    assert modes == set(MODES), set(MODES) - modes
+
+
+def test_tempi_span_sixty_to_one_eighty(songs):
+    tempi = [song.tempo for song, _, _ in songs]
+    assert min(tempi) < 75 and max(tempi) > 150, (min(tempi), max(tempi))
+
+
+def test_sections_vary_and_stems_enter_and_leave(songs):
+    kinds = {s.kind for song, _, _ in songs for s in song.sections}
+    assert {"intro", "verse", "chorus", "bridge", "breakdown"} <= kinds, kinds
+    changes = 0
+    for song, _, _ in songs:
+        for a, b in zip(song.sections, song.sections[1:], strict=False):
+            changes += a.stems != b.stems or a.others != b.others
+    assert changes > len(songs) // 2
+
+
+def test_bass_plays_the_chord_roots_on_strong_beats(songs):
+    on_root = total = 0
+    for song, parts, _ in songs[:30]:
+        bass = next(p for p in parts if p.stem == "bass")
+        for note in bass.notes:
+            beat = note.start / song.seconds_per_beat
+            if abs(beat - round(beat)) > 0.05 or round(beat) % 4 != 0:
+                continue
+            chord = song.chord_at(round(beat) + 0.01)
+            total += 1
+            on_root += note.pitch % 12 == chord[0]
+    assert total > 100 and on_root / total > 0.8, (on_root, total)
+
+
+def test_every_song_has_drums_bass_other_and_sung_words(songs):
+    for song, parts, _ in songs:
+        stems = {p.stem for p in parts if p.notes}
+        assert {"drums", "bass", "other"} <= stems, (song.genre.name, stems)
+        assert len({p.name for p in parts}) == len(parts)
+    sung = [v for _, _, v in songs if v["lead"]]
+    assert len(sung) > 0.8 * len(songs)
+    words = {n.word for v in sung for n in v["lead"] if n.word}
+    assert len(words) > 20
+
+
+def test_keys_and_chords_are_diatonic():
+    key = Key(2, "dorian")  # D dorian: D E F G A B C
+    assert key.scale == (2, 4, 5, 7, 9, 11, 0)
+    assert key.chord(0) == (2, 5, 9)  # D minor
+    assert key.chord(3) == (7, 11, 2)  # G major
+    assert key.is_minor and not Key(0, "lydian").is_minor
+
+
+def test_sung_pitch_follows_the_melody(songs):
+    """An f0 estimate (WORLD's harvest) of the dry lead vocal, against the melody's notes."""
+    require_executable("espeak-ng")
+    from demixui.data.vocals import pw, sing
+
+    song, _, vocal = next((s, p, v) for s, p, v in songs if len(v["lead"]) > 12)
+    seconds = 12.0
+    notes = [n for n in vocal["lead"] if n.start + n.duration < seconds]
+    audio = sing(notes, vocal["voice"], seconds, np.random.default_rng(0))
+    assert audio.shape == (int(seconds * 44100),)
+    x = soxr.resample(audio.astype(np.float64), 44100, 16000)
+    f0, times = pw.harvest(x, 16000, f0_floor=60.0, f0_ceil=900.0, frame_period=5.0)
+    errors = []
+    for note in notes:
+        if note.duration < 0.2:
+            continue
+        mask = (times > note.start + 0.08) & (times < note.start + note.duration - 0.04) & (f0 > 0)
+        if mask.sum() < 5:
+            continue
+        sung = 69 + 12 * np.log2(np.median(f0[mask]) / 440)
+        errors.append(sung - note.pitch)
+    errors = np.abs(np.array(errors))
+    assert len(errors) >= 5, len(errors)
+    # vibrato (up to 60 cents) and glides move the median a little; octave errors would be 12
+    assert np.mean(errors < 0.6) > 0.8, np.round(errors, 2)
+
+
+def test_singing_is_silent_between_phrases_and_varies_in_pitch(songs):
+    require_executable("espeak-ng")
+    from demixui.data.score import Note
+    from demixui.data.vocals import Voice, sing
+
+    voice = Voice("en+m3", 1.0, 40.0, 5.5, 0.1)
+    notes = [
+        Note(0.5, 0.5, 57, 100, "love"),
+        Note(1.0, 0.5, 60, 100, "night"),
+        Note(1.5, 1.0, 64, 100, None),
+        Note(4.0, 0.8, 62, 100, "fire"),
+    ]
+    audio = sing(notes, voice, 6.0, np.random.default_rng(1))
+    rms = lambda a, b: float(np.sqrt(np.mean(audio[int(a * 44100) : int(b * 44100)] ** 2)))  # noqa: E731
+    assert rms(0.6, 2.3) > 30 * rms(3.0, 3.6) + 1e-6  # a rest is a rest (breath noise is quiet)
+    assert rms(4.0, 4.7) > 0
+    assert rms(5.2, 6.0) < rms(4.0, 4.7) / 30

@@ -168,3 +168,15 @@ def test_underrun_counter_flashes_when_it_goes_up(qtbot):
     assert counter.flashing()
     counter.show_count(2, now=101.0 + FLASH_S + 0.01)
     assert not counter.flashing()
+
+
+def test_remembered_live_input_mode_opens_the_input_at_start(qtbot, tmp_path, tiny_model_path):
+    settings_at(tmp_path / "s.ini").save_audio(AudioSettings(model_path=tiny_model_path, live_input=True))
+    window = build_window(LaunchOptions(backend="null", settings_path=str(tmp_path / "s.ini")))
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.engine is not None and window.snapshot().source_name == "live input",
+                    timeout=WAIT_MS)
+    assert math.isinf(window.snapshot().duration_s)
+    qtbot.waitUntil(lambda: window.transport.time_label.text().endswith("/ live"), timeout=WAIT_MS)
+    assert not window.transport.seek.isEnabled()
+    window.close()

@@ -110,7 +110,9 @@ def build_window(options: LaunchOptions) -> MainWindow:
         if strip.stem in options.gains:
             strip.set_gain_db(options.gains[strip.stem])  # reaches the engine once it is built
     first = options.file
-    if first is None:
+    if first is None and settings.audio.live_input:
+        window.open_live()  # remembered live input mode
+    elif first is None:
         demo = asset_path(DEMO_TRACK)
         if demo.is_file():
             first = str(demo)

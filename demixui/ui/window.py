@@ -69,7 +69,7 @@ class MainWindow(QMainWindow):
         self.tasks = TaskRunner(self)
         self._errors_seen = 0
         self._closed = False
-        self._pending_file: str | None = None
+        self._pending_open = None  # open_file/open_live asked for before the engine was up: run when it is
         self._failed_message = ""  # the banner text of the last slow call that failed
         self._building: object | None = None  # an engine built on the worker, not yet handed over
         self._building_active = False
@@ -135,9 +135,9 @@ class MainWindow(QMainWindow):
             if on_built is not None:
                 on_built()
             self.engine_ready.emit()
-            if self._pending_file is not None:
-                path, self._pending_file = self._pending_file, None
-                self.open_file(path)
+            if self._pending_open is not None:
+                pending, self._pending_open = self._pending_open, None
+                pending()
 
         def failed(error: BaseException) -> None:
             self._building_active = False
@@ -253,11 +253,7 @@ class MainWindow(QMainWindow):
 
     def open_file(self, path: str) -> None:
         path = str(path)
-        if self.engine is None:
-            if self._building_active:
-                self._pending_file = path  # opened as soon as the engine is up
-            else:
-                self.show_error("no model is loaded: choose one in Settings (Ctrl+,)")
+        if self._engine_missing(lambda: self.open_file(path)):
             return
         self.transport.state_label.setText(f"opening {Path(path).name}…")
         engine = self.engine
@@ -270,9 +266,18 @@ class MainWindow(QMainWindow):
 
         self.run_slow(f"could not open {path}", lambda: engine.open_file(path), opened)
 
-    def open_live(self) -> None:
-        if self.engine is None:
+    def _engine_missing(self, retry) -> bool:
+        """True when there is no engine yet; `retry` then runs once it is built (or the user is told)."""
+        if self.engine is not None:
+            return False
+        if self._building_active:
+            self._pending_open = retry
+        else:
             self.show_error("no model is loaded: choose one in Settings (Ctrl+,)")
+        return True
+
+    def open_live(self) -> None:
+        if self._engine_missing(self.open_live):
             return
         device, engine = self.settings.audio.input_device, self.engine
         self.run_slow("could not open the live input", lambda: engine.open_live(device))

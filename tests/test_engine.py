@@ -123,7 +123,7 @@ def test_live_impulse_comes_out_at_the_reported_total_latency(model, blocksize):
     assert total == pytest.approx(round(total), abs=1e-6)
     assert int(np.argmax(np.abs(out[:, 0]))) == first_input + k + round(total)
     # What the buffer part of it is, by construction: the live prefill rounded up to whole blocks.
-    prefill = blocksize + engine.playback.ramp + 2 * engine.hop
+    prefill = blocksize + engine.playback.ramp + 3 * engine.hop
     assert snap.buffer_latency_ms * SR / 1000 == pytest.approx(-(-prefill // blocksize) * blocksize)
 
 

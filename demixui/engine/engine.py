@@ -394,8 +394,10 @@ class Engine:
 
     def _live_prefill(self, frames: int) -> int:
         """Input samples to collect before a live session starts playing: one output block plus a ramp (the
-        callback's look-ahead) plus two hops (one hop of model granularity, one of time to compute it)."""
-        return frames + self.playback.ramp + 2 * self.hop
+        callback's look-ahead), one hop (the model's granularity) and two hops of time to compute them in
+        (23 ms at hop 512: the worker's slack against a busy machine). The callback starts at the first
+        block boundary after that, so the live buffer is this rounded up to whole blocks."""
+        return frames + self.playback.ramp + 3 * self.hop
 
     def _ready(self, frames: int) -> int:
         """For the null-fast clock: 1 if the next block can be rendered without a fallback, 0 if it should

@@ -10,7 +10,7 @@ from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 METER_FLOOR_DB = -60.0
-METER_CEIL_DB = 6.0
+METER_CEIL_DB = 12.0  # the faders' range, so one dB scale beside a strip reads for both
 PEAK_HOLD_S = 1.2
 
 
@@ -24,8 +24,10 @@ def db_to_fraction(db: float) -> float:
 class LevelMeter(QWidget):
     """One or more vertical bars. `set_levels(rms_db, peak_db)` takes one value per bar, in dBFS."""
 
-    def __init__(self, colour: str, nb_bars: int = 1, parent: QWidget | None = None):
+    def __init__(self, colour: str, nb_bars: int = 1, padding_px: int = 0, parent: QWidget | None = None):
+        """`padding_px`: blank space above and below, to line the scale up with a fader's handle travel."""
         super().__init__(parent)
+        self._padding = float(padding_px)
         self._colour = QColor(colour)
         self._rms = [-math.inf] * nb_bars
         self._peak = [-math.inf] * nb_bars
@@ -63,7 +65,9 @@ class LevelMeter(QWidget):
         nb_bars = len(self._rms)
         gap = 2.0
         width = (self.width() - gap * (nb_bars - 1)) / nb_bars
-        height = float(self.height())
+        pad = self._padding
+        height = max(1.0, self.height() - 2 * pad)
+        painter.translate(0, pad)
         zero_db_y = height * (1.0 - db_to_fraction(0.0))
         gradient = QLinearGradient(0, height, 0, 0)
         gradient.setColorAt(0.0, self._colour.darker(160))

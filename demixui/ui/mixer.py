@@ -9,20 +9,22 @@ from __future__ import annotations
 
 import math
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
 )
 
 from demixui.ui.meter import LevelMeter, format_db
-from demixui.ui.style import stem_colour, stem_slider_style
+from demixui.ui.style import TEXT_DIM, stem_colour, stem_slider_style
 
 # Fader: integer steps of 0.5 dB from -60 dB (the bottom position means -inf, silence) to +12 dB.
 FADER_STEPS_PER_DB = 2
@@ -69,6 +71,40 @@ class Fader(QSlider):
         event.accept()
 
 
+class FaderScale(QWidget):
+    """dB marks beside a fader, at the heights its handle centre takes for those values."""
+
+    MARKS_DB = (12, 6, 0, -6, -12, -24, -36, -48)
+    HANDLE_PX = 22  # the handle height in the stylesheet (QSlider::handle:vertical)
+
+    def __init__(self, fader: QSlider, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.fader = fader
+        self.setFixedWidth(26)
+        self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
+
+    def _y(self, value: int) -> float:
+        span = self.height() - self.HANDLE_PX
+        fraction = (value - self.fader.minimum()) / max(1, self.fader.maximum() - self.fader.minimum())
+        return self.HANDLE_PX / 2 + (1.0 - fraction) * span
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        font = painter.font()
+        font.setPointSizeF(7.0)
+        painter.setFont(font)
+        painter.setPen(QColor(TEXT_DIM))
+        height = painter.fontMetrics().height()
+        marks = [(db_to_fader(db), f"{db:+d}" if db else "0") for db in self.MARKS_DB]
+        marks.append((self.fader.minimum(), "-∞"))
+        for value, text in marks:
+            y = self._y(value)
+            painter.drawLine(QPointF(self.width() - 4, y), QPointF(self.width(), y))
+            rect = QRectF(0, y - height / 2, self.width() - 6, height)
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
+        painter.end()
+
+
 def _panel_button(text: str, name: str, tooltip: str) -> QPushButton:
     button = QPushButton(text)
     button.setObjectName(name)
@@ -93,10 +129,11 @@ class ChannelStrip(QWidget):
         self.name_label.setObjectName("StemName")
         self.name_label.setStyleSheet(f"color: {colour};")
         self.name_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.meter = LevelMeter(colour, nb_bars=1)
+        self.meter = LevelMeter(colour, nb_bars=1, padding_px=FaderScale.HANDLE_PX // 2)
         self.fader = Fader()
         self.fader.setStyleSheet(stem_slider_style(stem))
         self.fader.setToolTip(f"{stem.capitalize()} volume in dB (double-click: 0 dB)")
+        self.scale = FaderScale(self.fader)
         self.gain_label = QLabel(format_db(0.0))
         self.gain_label.setObjectName("GainLabel")
         self.gain_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -104,9 +141,10 @@ class ChannelStrip(QWidget):
         self.solo_button = _panel_button("S", "Solo", f"Solo {stem} (Shift+{index + 1})")
 
         row = QHBoxLayout()
-        row.setSpacing(8)
         row.addStretch(1)
+        row.setSpacing(4)
         row.addWidget(self.meter)
+        row.addWidget(self.scale)
         row.addWidget(self.fader)
         row.addStretch(1)
         buttons = QHBoxLayout()

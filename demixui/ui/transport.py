@@ -209,6 +209,10 @@ class TransportBar(QFrame):
         if playing != self._playing:
             self._playing = playing
             self.play_button.setIcon(glyph_icon("pause" if playing else "play"))
+        has_source = snap.state != "empty"
+        for button in (self.play_button, self.stop_button, self.record_button):
+            if button.isEnabled() != has_source:
+                button.setEnabled(has_source)
         self.source_label.setText(snap.source_name or "No file")
         state = snap.state if snap.state != "empty" else "open a file or drop one here"
         self.state_label.setText(state)

@@ -63,7 +63,7 @@ def test_gui_command_screenshot_shows_the_playing_window(tiny_model_path, wav_pa
     image = QImage(str(png))
     assert (image.width(), image.height()) == (1000, 700)
     pixels = {image.pixel(x, y) for x in range(0, 1000, 37) for y in range(0, 700, 29)}
-    assert len(pixels) > 50  # a drawn window, not a blank frame
+    assert len(pixels) > 20  # a drawn window (text, panels, meters), not a blank frame
     assert not list(tmp_path.glob(".*.part.png"))
     assert not (tmp_path / ".config").exists()
 

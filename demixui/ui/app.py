@@ -105,7 +105,8 @@ def build_window(options: LaunchOptions) -> MainWindow:
         notes.clear()
 
     window.engine_ready.connect(show_notes)
-    window.resize(*options.size)
+    if options.screenshot:
+        window.resize(*options.size)  # otherwise the window keeps the size the user left it at
     for strip in window.mixer.strips:
         if strip.stem in options.gains:
             strip.set_gain_db(options.gains[strip.stem])  # reaches the engine once it is built

@@ -109,8 +109,9 @@ class MainWindow(QMainWindow):
         geometry = settings.store.value("window/geometry")
         if isinstance(geometry, QByteArray) and not geometry.isEmpty():
             self.restoreGeometry(geometry)
-        else:
-            self.resize(1280, 800)
+        else:  # first run: 1280x800, or less on a small screen
+            available = self.screen().availableGeometry()
+            self.resize(min(1280, int(available.width() * 0.92)), min(800, int(available.height() * 0.9)))
         self.timer = QTimer(self)
         self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
@@ -129,6 +130,7 @@ class MainWindow(QMainWindow):
         def built(engine) -> None:
             old, self.engine, self._building = self.engine, engine, None
             self._building_active = False
+            self._errors_seen = 0  # the new engine counts its own errors
             if old is not None:
                 old.close()
             self._reapply_mix()

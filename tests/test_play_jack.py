@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -29,9 +30,9 @@ def music(seconds: float, seed: int = 0) -> np.ndarray:
     return (x + bursts).astype(np.float32)
 
 
-def play(env, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "demixui", "play", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+def play(server, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "demixui", "play", *args], env=server.env,
+                          capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.mark.slow
@@ -43,8 +44,8 @@ def test_sixty_seconds_through_jack_without_underruns_and_exactly_the_remix(tiny
     track = tmp_path / "track.wav"
     sf.write(track, mix, SR, subtype="FLOAT")
     record, stats = tmp_path / "out.wav", tmp_path / "stats.json"
-    with jack_server(rate=SR, period=256) as env:
-        result = play(env, str(track), "--backend", "portaudio", "--device", JACK_DEVICE,
+    with jack_server(rate=SR, period=256) as server:
+        result = play(server, str(track), "--backend", "portaudio", "--device", JACK_DEVICE,
                       "--blocksize", "256", "--model", tiny_model_path, "--gain", "vocals=-6",
                       "--gain", "drums=3", "--mute", "bass", "--record", str(record),
                       "--stats-json", str(stats), "--quiet")
@@ -65,11 +66,32 @@ def test_sixty_seconds_through_jack_without_underruns_and_exactly_the_remix(tiny
 def test_jack_device_refusing_the_rate_and_missing_devices_are_one_line_errors(tiny_model_path, tmp_path):
     track = tmp_path / "short.wav"
     sf.write(track, music(0.5), SR)
-    with jack_server(rate=48000, period=256) as env:
-        refused = play(env, str(track), "--device", JACK_DEVICE, "--model", tiny_model_path)
-        missing = play(env, str(track), "--device", "no such card", "--model", tiny_model_path)
+    with jack_server(rate=48000, period=256) as server:
+        refused = play(server, str(track), "--device", JACK_DEVICE, "--model", tiny_model_path)
+        missing = play(server, str(track), "--device", "no such card", "--model", tiny_model_path)
     assert refused.returncode == 1
     assert refused.stderr.strip().count("\n") == 0 and "refuses 44100 Hz" in refused.stderr
     assert missing.returncode == 1
     assert missing.stderr.strip().count("\n") == 0 and "no output device 'no such card'" in missing.stderr
     assert "system" in missing.stderr  # it lists the devices there are
+
+
+def test_device_that_disappears_while_playing_ends_with_one_line_not_a_hang(tiny_model_path, tmp_path):
+    track = tmp_path / "long.wav"
+    sf.write(track, music(30.0), SR)
+    with jack_server(rate=SR, period=256) as server:
+        command = [sys.executable, "-m", "demixui", "play", str(track), "--device", JACK_DEVICE,
+                   "--model", tiny_model_path, "--quiet"]
+        player = subprocess.Popen(command, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  text=True)
+        time.sleep(4.0)
+        assert player.poll() is None, player.communicate()
+        server.stop()  # the sound card goes away
+        started = time.monotonic()
+        try:
+            _, err = player.communicate(timeout=15)
+        finally:
+            player.kill()
+        gone_in = time.monotonic() - started
+    assert player.returncode == 1 and gone_in < 5.0
+    assert err.strip() == "demixui: error: output device system (JACK Audio Connection Kit) stopped"

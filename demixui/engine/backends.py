@@ -192,12 +192,35 @@ class PortAudioOutput:
             raise DeviceError(f"cannot start output device {self.name} ({_first_line(error)})") from None
 
     def stop(self) -> None:
-        try:
-            self.stream.abort(ignore_errors=True)
-        finally:
-            self.stream.close(ignore_errors=True)
+        _close_stream(self.stream)
 
     close = stop
+
+
+def _close_stream(stream, timeout: float = 1.0) -> None:
+    """Abort and close a PortAudio stream, giving up after `timeout` seconds: on a device that vanished
+    (a JACK server that died, a USB card pulled out) PortAudio's abort can block for ever, and closing the
+    app must not hang on it. The helper thread is a daemon, so it cannot keep the process alive."""
+
+    def close() -> None:
+        try:
+            stream.abort(ignore_errors=True)
+        finally:
+            stream.close(ignore_errors=True)
+
+    closer = threading.Thread(target=close, name="demixui-stream-close", daemon=True)
+    closer.start()
+    closer.join(timeout)
+    if closer.is_alive():
+        # The same wait would hang sounddevice's exit handler (Pa_Terminate closes open streams): skip it;
+        # the OS releases the audio resources when the process ends.
+        import atexit
+
+        import sounddevice as sd
+
+        handler = getattr(sd, "_exit_handler", None)
+        if handler is not None:
+            atexit.unregister(handler)
 
 
 class PortAudioInput:
@@ -243,9 +266,6 @@ class PortAudioInput:
         self.stream.start()
 
     def stop(self) -> None:
-        try:
-            self.stream.abort(ignore_errors=True)
-        finally:
-            self.stream.close(ignore_errors=True)
+        _close_stream(self.stream)
 
     close = stop

@@ -287,3 +287,15 @@ def test_recording_the_remix_writes_what_was_heard(qtbot, window, wav_path, tmp_
     assert rate == SR and audio.shape[1] == 2 and audio.shape[0] > 0.3 * SR
     assert np.abs(audio).max() > 0.05
     assert "remix.wav" in window.banner.text()
+
+
+def test_tooltips_and_help_name_the_keys(qtbot, window):
+    assert "Space" in window.transport.play_button.toolTip()
+    assert "Left/Right" in window.transport.seek.toolTip()
+    assert "(K)" in window.mixer.karaoke_button.toolTip()
+    for i, strip in enumerate(window.mixer.strips):
+        assert f"key {i + 1}" in strip.mute_button.toolTip()
+        assert f"Shift+{i + 1}" in strip.solo_button.toolTip()
+    box = window.show_shortcuts()  # non-blocking
+    assert box.isVisible() and "Shift+1..4" in box.text()
+    box.close()

@@ -11,7 +11,15 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QMainWindow, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from demixui.audiofile import SUPPORTED_EXTENSIONS
 from demixui.engine import STEMS, EngineSnapshot
@@ -29,6 +37,17 @@ REFRESH_MS = 25  # 40 fps: smooth meters; more would only cost the audio thread 
 SEEK_STEP_S = 5.0
 # Shift+digit arrives as a shifted symbol on most layouts: listen for both forms (US layout symbols).
 SHIFTED_DIGITS = ("!", "@", "#", "$")
+SHORTCUTS_HELP = """Space\tplay / pause
+1 2 3 4\tmute vocals, drums, bass, other
+Shift+1..4\tsolo a stem
+K\tkaraoke on / off
+R\treset the mix
+L\tloop
+Left / Right\tseek 5 s back / forward
+Ctrl+O\topen a file (or drop one on the window)
+Ctrl+L\tlive input
+Ctrl+R\trecord the remix
+Ctrl+,\tsettings"""
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS) + ");;All files (*)"
 
 
@@ -169,6 +188,14 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
         self._fill_recent_menu(self.settings.recent_files())
+        help_menu = self.menuBar().addMenu("&Help")
+        self._add_action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+
+    def show_shortcuts(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", SHORTCUTS_HELP,
+                          QMessageBox.StandardButton.Close, self)
+        box.open()  # non-blocking
+        return box
 
     def _add_action(self, menu, text, shortcut, slot) -> QAction:
         action = QAction(text, self)

@@ -10,7 +10,6 @@ import math
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -25,6 +24,7 @@ from demixui.audiofile import SUPPORTED_EXTENSIONS
 from demixui.engine import STEMS, EngineSnapshot
 from demixui.errors import DemixError
 from demixui.ui.banner import Banner
+from demixui.ui.keys import SHORTCUTS_HELP, build_menu, build_shortcuts
 from demixui.ui.mixer import MixerPanel
 from demixui.ui.monitor import MonitorPanel
 from demixui.ui.recording import RecordingControl
@@ -34,20 +34,6 @@ from demixui.ui.tasks import TaskRunner
 from demixui.ui.transport import TransportBar
 
 REFRESH_MS = 25  # 40 fps: smooth meters; more would only cost the audio thread GIL time
-SEEK_STEP_S = 5.0
-# Shift+digit arrives as a shifted symbol on most layouts: listen for both forms (US layout symbols).
-SHIFTED_DIGITS = ("!", "@", "#", "$")
-SHORTCUTS_HELP = """Space\tplay / pause
-1 2 3 4\tmute vocals, drums, bass, other
-Shift+1..4\tsolo a stem
-K\tkaraoke on / off
-R\treset the mix
-L\tloop
-Left / Right\tseek 5 s back / forward
-Ctrl+O\topen a file (or drop one on the window)
-Ctrl+L\tlive input
-Ctrl+R\trecord the remix
-Ctrl+,\tsettings"""
 AUDIO_FILTER = "Audio files (" + " ".join(f"*{ext}" for ext in SUPPORTED_EXTENSIONS) + ");;All files (*)"
 
 
@@ -121,8 +107,8 @@ class MainWindow(QMainWindow):
         layout.addLayout(bottom)
         self.setCentralWidget(central)
 
-        self._build_menu()
-        self._build_shortcuts()
+        build_menu(self)
+        build_shortcuts(self)
         self._connect()
         self.transport.set_recent_files(settings.recent_files())
         geometry = settings.store.value("window/geometry")
@@ -177,33 +163,6 @@ class MainWindow(QMainWindow):
         self._call("set_loop", self.transport.loop_button.isChecked())
 
     # ---- construction -------------------------------------------------------------------------------------
-    def _build_menu(self) -> None:
-        file_menu = self.menuBar().addMenu("&File")
-        self._add_action(file_menu, "&Open…", QKeySequence.StandardKey.Open, self.open_dialog)
-        self.recent_menu = file_menu.addMenu("Open &recent")
-        self._add_action(file_menu, "&Live input", "Ctrl+L", self.open_live)
-        self._add_action(file_menu, "&Record the remix…", "Ctrl+R", self.recording.toggle)
-        file_menu.addSeparator()
-        self._add_action(file_menu, "&Settings…", "Ctrl+,", self.open_settings)
-        file_menu.addSeparator()
-        self._add_action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
-        self._fill_recent_menu(self.settings.recent_files())
-        help_menu = self.menuBar().addMenu("&Help")
-        self._add_action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
-
-    def show_shortcuts(self) -> QMessageBox:
-        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", SHORTCUTS_HELP,
-                          QMessageBox.StandardButton.Close, self)
-        box.open()  # non-blocking
-        return box
-
-    def _add_action(self, menu, text, shortcut, slot) -> QAction:
-        action = QAction(text, self)
-        action.setShortcut(QKeySequence(shortcut))
-        action.triggered.connect(slot)
-        menu.addAction(action)
-        return action
-
     def _fill_recent_menu(self, paths: list[str]) -> None:
         self.recent_menu.clear()
         for path in paths:
@@ -211,23 +170,11 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(paths))
         self.transport.set_recent_files(paths)
 
-    def _shortcut(self, keys: list[str], slot) -> QShortcut:
-        shortcut = QShortcut(self)
-        shortcut.setKeys([QKeySequence(k) for k in keys])
-        shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
-        shortcut.activated.connect(slot)
-        return shortcut
-
-    def _build_shortcuts(self) -> None:
-        self._shortcut(["Space"], self.toggle_play)
-        self._shortcut(["K"], self.mixer.karaoke_button.toggle)
-        self._shortcut(["L"], self.transport.loop_button.toggle)
-        self._shortcut(["R"], self.mixer.reset)
-        self._shortcut(["Left"], lambda: self.seek_relative(-SEEK_STEP_S))
-        self._shortcut(["Right"], lambda: self.seek_relative(SEEK_STEP_S))
-        for i, strip in enumerate(self.mixer.strips[:4]):
-            self._shortcut([str(i + 1)], strip.mute_button.toggle)
-            self._shortcut([f"Shift+{i + 1}", SHIFTED_DIGITS[i]], strip.solo_button.toggle)
+    def show_shortcuts(self) -> QMessageBox:
+        box = QMessageBox(QMessageBox.Icon.NoIcon, "Keyboard shortcuts", SHORTCUTS_HELP,
+                          QMessageBox.StandardButton.Close, self)
+        box.open()  # non-blocking
+        return box
 
     def _connect(self) -> None:
         t = self.transport

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import soxr
 
+from demixui.data.composer import compose, track_seed
 from demixui.data.drums import KITS
 from demixui.data.harmony import MODES, Key
 from demixui.data.parts import FAMILIES
-from demixui.data.synth import compose, track_seed
 from tests.conftest import require_executable
 
 ALL_PRESETS = {(bank, program) for bank in (0, 128) for program in range(128)}
@@ -65,7 +65,7 @@ def test_bass_plays_the_chord_roots_on_strong_beats(songs):
     for song, parts, _ in songs[:30]:
         bass = next(p for p in parts if p.stem == "bass")
         for note in bass.notes:
-            beat = note.start / song.seconds_per_beat
+            beat = note.start / song.seconds_per_beat + song.offset_beats
             if abs(beat - round(beat)) > 0.05 or round(beat) % 4 != 0:
                 continue
             chord = song.chord_at(round(beat) + 0.01)

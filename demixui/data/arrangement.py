@@ -204,7 +204,10 @@ def plan_song(
         chord_sevenths=genre_obj.name in ("swing", "funk") or rng.random() < 0.15,
     )
     bar_seconds = 4 * song.seconds_per_beat
-    need_bars = int(np.ceil(seconds / bar_seconds)) + 2
+    # the excerpt starts somewhere in the first section, not always on its downbeat
+    offset_bars = int(rng.integers(0, 3))
+    song.offset_beats = 4.0 * offset_bars + float(rng.choice([0.0, 0.0, 2.0]))
+    need_bars = int(np.ceil(seconds / bar_seconds)) + 2 + offset_bars
     progressions = {kind: random_progression(rng, key) for kind in SECTION_KINDS}
     form_index = int(rng.integers(0, 4))
     bar = 0

@@ -155,6 +155,21 @@ def available_kit(name: str, presets: set[tuple[int, int]]) -> int:
     return preset if (128, preset) in presets else 0
 
 
+def kit_pans(rng: np.random.Generator) -> dict[int, float]:
+    """Where each piece sits, as on records: kick and snare centred, hi-hat to one side, toms across the image
+    from high to low, crash and ride on opposite sides; drummer's or audience's view at random."""
+    side = float(rng.choice([-1.0, 1.0]))
+    # FluidSynth adds these to the SoundFont's own pans, which centre most pieces: hence the wide values
+    spread = float(rng.uniform(0.6, 1.0))
+    hat = round(side * float(rng.uniform(0.4, 0.9)), 2)
+    pans = {HAT: hat, PEDAL: hat, OPEN: hat, TAMB: -hat, SHAKER: -hat}
+    for index, tom in enumerate(TOMS):
+        pans[tom] = round(side * spread * (1 - 2 * index / (len(TOMS) - 1)), 2)
+    pans[CRASH] = round(side * spread, 2)
+    pans[RIDE] = pans[BELL] = round(-side * spread * 0.9, 2)
+    return pans
+
+
 def _fill(rng: np.random.Generator, beats: int) -> dict[int, str]:
     """A fill over the last `beats` beats of a bar: snare and tom runs in sixteenths."""
     steps = ["-"] * 16
@@ -182,6 +197,7 @@ def drum_part(song: Song, rng: np.random.Generator, presets: set[tuple[int, int]
     timing_ms = float(rng.uniform(3, 12)) if kit not in ("electronic", "808") else float(rng.uniform(0, 3))
     part = Part("drums", "drums", "kit", 0, 128, "groove")
     part.program = available_kit(kit, presets)
+    part.pans = kit_pans(rng)
     part.info = {"kit": kit, "timing_jitter_ms": round(timing_ms, 1)}
     notes = part.notes
     spb = song.beats_per_bar

@@ -58,6 +58,7 @@ def other_part(song: Song, rng: np.random.Generator, name: str, family: str, rol
     motif = [int(x) for x in rng.integers(0, 4, size=8)]  # chord-tone indices for riffs and arpeggios
     arp_rate = int(rng.choice([2, 4])) if song.tempo < 130 else 2  # notes per beat
     previous: list[int] | None = None
+    line = (low + high) // 2 + 5  # counter-melodies sit in the upper half of the register
     for section in song.sections:
         if name not in section.others:
             continue
@@ -109,12 +110,30 @@ def other_part(song: Song, rng: np.random.Generator, name: str, family: str, rol
                             part, song, rng, [pitch], beat + sub / arp_rate, 0.9 / arp_rate, "x", energy
                         )
                 elif role == "counter" and beat_in_bar % 2 == 0:
-                    chord_tones = sorted({p for p in voicing})
-                    pitch = chord_tones[int(rng.integers(len(chord_tones)))] + 12
-                    if pitch > high:
-                        pitch -= 12
-                    _chord_notes(part, song, rng, [pitch], beat, 1.9, "x", energy * 0.9)
+                    line = _counter_step(song, rng, line, beat, low, high)
+                    length = 2.0 if rng.random() < 0.6 else 1.0
+                    _chord_notes(part, song, rng, [line], beat, length * 0.95, "x", energy * 0.9)
+                    if length == 1.0:  # a passing note on the off-beat
+                        line = _counter_step(song, rng, line, beat + 1, low, high)
+                        _chord_notes(part, song, rng, [line], beat + 1, 0.95, "x", energy * 0.8)
     return part
+
+
+def _counter_step(
+    song: Song, rng: np.random.Generator, current: int, beat: float, low: int, high: int
+) -> int:
+    """The next note of a slow counter-melody: mostly steps in the scale, on a chord tone at each half bar."""
+    scale = song.key.scale_pitches(low, high)
+    index = min(range(len(scale)), key=lambda i: abs(scale[i] - current))
+    index = int(np.clip(index + int(rng.choice([-2, -1, -1, 1, 1, 2, 0])), 0, len(scale) - 1))
+    pitch = scale[index]
+    chord = song.chord_at(beat)
+    if abs(beat - round(beat)) < 1e-6 and int(round(beat)) % 2 == 0:
+        tones = [p for p in scale if p % 12 in chord]
+        pitch = min(tones, key=lambda p: abs(p - pitch)) if tones else pitch
+    if pitch < low + 7:  # keep it above the chords
+        pitch += 12 if pitch + 12 <= high else 0
+    return pitch
 
 
 def _until_next(pattern: str, step: int) -> int:

@@ -8,6 +8,7 @@ blocks makes the same notes give the same samples whatever was rendered before.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from demixui.errors import DemixError
 
 SAMPLE_RATE = 44100
 BLOCK = 64
-TAIL_SECONDS = 2.0  # release tails rendered past the last note-off (cut at the track's end)
+TAIL_SECONDS = 4.0  # release tails (and cymbals, which ignore note-offs) rendered past the last note-off
 
 
 def _fluidsynth():
@@ -66,6 +67,13 @@ class FluidRenderer:
             ("roff", ctypes.c_int, 1),
             ("rincr", ctypes.c_int, 1),
         )
+        self._set_type = fs.cfunc(
+            "fluid_synth_set_channel_type",
+            ctypes.c_int,
+            ("synth", ctypes.c_void_p, 1),
+            ("chan", ctypes.c_int, 1),
+            ("type", ctypes.c_int, 1),
+        )
         self.presets = {
             (bank, program)
             for bank in (0, 128)
@@ -78,25 +86,47 @@ class FluidRenderer:
             view = out[start:stop]
             self._write(self.synth.synth, stop - start, view.ctypes.data, 0, 2, view.ctypes.data, 1, 2)
 
+    def _channels(self, part: Part) -> dict[int, int]:
+        """MIDI channel of each pitch. A drum kit may place its pieces in the stereo image
+        (`part.pans`: pitch -> pan in [-1, 1]); each distinct pan gets its own drum channel with that pan."""
+        if part.bank != 128:
+            self.synth.program_select(0, self.sfid, part.bank, part.program)
+            return {}
+        pans = [0.0, *sorted(set(part.pans.values()) - {0.0})]  # channel 9, the default, is centred
+        channel_of_pan = {}
+        for index, pan in enumerate(pans[:15]):
+            channel = 9 if index == 0 else (index - 1 if index <= 9 else index)
+            self._set_type(self.synth.synth, channel, 1)  # a drum channel
+            self.synth.program_select(channel, self.sfid, 128, part.program)
+            self.synth.cc(channel, 10, int(np.clip(round(64 + 63 * pan), 0, 127)))
+            channel_of_pan[pan] = channel
+        return {pitch: channel_of_pan.get(pan, 9) for pitch, pan in part.pans.items()}
+
     def render(self, part: Part, nb_samples: int) -> np.ndarray:
-        """The part alone, float32 `(nb_samples, 2)`; notes past `nb_samples` are cut."""
-        channel = 9 if part.bank == 128 else 0
-        program = part.program if (part.bank, part.program) in self.presets else 0
+        """The part alone, float32 `(nb_samples, 2)`; notes past `nb_samples` are cut.
+
+        Only the span from the first note to the last note-off plus `TAIL_SECONDS` is synthesised."""
+        if (part.bank, part.program) not in self.presets:
+            part = dataclasses.replace(part, program=0)  # the SoundFont lacks it: its first preset
         self.synth.system_reset()
-        self.synth.program_select(channel, self.sfid, part.bank, program)
+        channels = self._channels(part)
+        default_channel = 9 if part.bank == 128 else 0
         events = []
         for note in part.notes:
             on = int(round(note.start * SAMPLE_RATE / BLOCK)) * BLOCK
             off = max(on + BLOCK, int(round((note.start + note.duration) * SAMPLE_RATE / BLOCK)) * BLOCK)
             if on >= nb_samples or off <= 0:
                 continue
-            events.append((max(0, on), 1, note.pitch, note.velocity))
-            events.append((off, 0, note.pitch, 0))
+            channel = channels.get(note.pitch, default_channel)
+            events.append((max(0, on), 1, channel, note.pitch, note.velocity))
+            events.append((off, 0, channel, note.pitch, 0))
         events.sort(key=lambda e: (e[0], e[1]))  # note-offs before note-ons at the same time
         total = -(-nb_samples // BLOCK) * BLOCK
         out = np.zeros((total, 2), dtype=np.float32)
-        position = 0
-        for time, is_on, pitch, velocity in events:
+        if not events:
+            return out[:nb_samples]
+        position = events[0][0]  # silence before the first note needs no synthesis
+        for time, is_on, channel, pitch, velocity in events:
             time = min(time, total)
             self._run(out, position, time)
             position = time
@@ -104,7 +134,11 @@ class FluidRenderer:
                 self.synth.noteon(channel, pitch, velocity)
             else:
                 self.synth.noteoff(channel, pitch)
-        self._run(out, position, total)
+        end = min(total, position + int(TAIL_SECONDS * SAMPLE_RATE) // BLOCK * BLOCK)
+        self._run(out, position, end)
+        if end < total:  # whatever still rings after the tail fades out in 50 ms rather than stopping dead
+            fade = min(end - position, SAMPLE_RATE // 20)
+            out[end - fade : end] *= np.linspace(1, 0, fade, dtype=np.float32)[:, None]
         return out[:nb_samples]
 
 

@@ -26,6 +26,7 @@ class Part:
     role: str = ""  # chords, arpeggio, riff, pad, counter, ...
     notes: list[Note] = field(default_factory=list)
     info: dict = field(default_factory=dict)  # what meta.json records about the part
+    pans: dict[int, float] = field(default_factory=dict)  # drum kits: pitch -> pan in [-1, 1]
 
 
 def in_window(notes: list[Note], seconds: float) -> list[Note]:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.signal
-import soxr
 
 from demixui.data import vocoder
 from demixui.data.score import Note
@@ -144,7 +143,7 @@ def _phrases(notes: list[Note], gap: float = 0.2) -> list[list[Note]]:
 
 
 def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-    """(start frame, audio at SPEECH_RATE) of one phrase."""
+    """(start frame, audio at OUT_RATE) of one phrase."""
     groups: list[list[Note]] = []
     for note in notes:
         if note.word is None and groups:
@@ -188,13 +187,14 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
     fade = min(8, len(f0))
     sp[:fade] *= np.linspace(0.1, 1, fade)[:, None] ** 2
     sp[-fade:] *= np.linspace(1, 0.1, fade)[:, None] ** 2
-    audio = vocoder.synthesize(f0, sp, ap, SPEECH_RATE, FRAME_MS, rng)
+    audio = vocoder.synthesize(f0, sp, ap, SPEECH_RATE, FRAME_MS, rng, OUT_RATE)
     return start_frame, audio
 
 
 def _breath(rng: np.random.Generator, seconds: float, level: float) -> np.ndarray:
-    n = int(seconds * SPEECH_RATE)
-    sos = scipy.signal.butter(2, [600, 6000], btype="bandpass", fs=SPEECH_RATE, output="sos")
+    """An in-breath: band-passed noise (0.5-8 kHz) under a smooth swell, `level` RMS at its peak."""
+    n = int(seconds * OUT_RATE)
+    sos = scipy.signal.butter(2, [500, 8000], btype="bandpass", fs=OUT_RATE, output="sos")
     noise = scipy.signal.sosfilt(sos, rng.standard_normal(n))
     envelope = np.hanning(n) ** 1.5
     return noise * envelope * level / max(np.sqrt(np.mean(noise**2)), 1e-9)
@@ -204,17 +204,17 @@ def sing(
     notes: list[Note], voice: Voice, seconds: float, rng: np.random.Generator, breaths: bool = True
 ) -> np.ndarray:
     """The sung notes as mono float32 `(nb_samples,)` at 44.1 kHz, `nb_samples = seconds * 44100`."""
-    nb = int(round(seconds * SPEECH_RATE))
-    out = np.zeros(nb + SPEECH_RATE, dtype=np.float64)
+    total = int(round(seconds * OUT_RATE))
+    out = np.zeros(total + OUT_RATE, dtype=np.float64)
     previous_end = -10.0
     for phrase in _phrases(sorted(notes, key=lambda n: n.start)):
         start_frame, audio = _sing_phrase(phrase, voice, rng)
-        offset = int(round(start_frame * FRAME_S * SPEECH_RATE))
+        offset = int(round(start_frame * FRAME_S * OUT_RATE))
         rms = float(np.sqrt(np.mean(audio**2))) if len(audio) else 0.0
         if breaths and phrase[0].start - previous_end > 0.5 and rng.random() < 0.8:
             length = float(rng.uniform(0.2, 0.35))
             breath = _breath(rng, length, rms * float(rng.uniform(0.05, 0.12)))
-            b0 = offset - len(breath) - int(0.03 * SPEECH_RATE)
+            b0 = offset - len(breath) - int(0.03 * OUT_RATE)
             if b0 >= 0:
                 out[b0 : b0 + len(breath)] += breath
         if offset < 0:
@@ -224,8 +224,4 @@ def sing(
         out[offset:stop] += audio[: stop - offset]
         last = phrase[-1]
         previous_end = last.start + last.duration
-    upsampled = soxr.resample(out[:nb].astype(np.float32), SPEECH_RATE, OUT_RATE, quality="HQ")
-    total = int(round(seconds * OUT_RATE))
-    result = np.zeros(total, dtype=np.float32)
-    result[: min(total, len(upsampled))] = upsampled[:total]
-    return result
+    return out[:total].astype(np.float32)

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-N_FFT = 512
-HOP = 128
+N_FFT = 1024  # at 44.1 kHz: 23 ms frames
+HOP = 256
+AIR_SLOPE_DB = 6.0  # per octave, the fall of the extrapolated envelope above the analysed band
 
 
 def _frames(signal: np.ndarray, nb_frames: int) -> np.ndarray:
     """Hann-windowed frames `(nb_frames, N_FFT)` of `signal` (already padded by N_FFT // 2 on the left)."""
     shape = (nb_frames, N_FFT)
     strides = (signal.strides[0] * HOP, signal.strides[0])
-    return (
-        np.lib.stride_tricks.as_strided(signal, shape, strides, writeable=False) * np.hanning(N_FFT + 1)[:-1]
-    )
+    window = np.hanning(N_FFT + 1)[:-1]
+    return np.lib.stride_tricks.as_strided(signal, shape, strides, writeable=False) * window
 
 
 def _minimum_phase(amplitude: np.ndarray) -> np.ndarray:
@@ -33,18 +33,41 @@ def _minimum_phase(amplitude: np.ndarray) -> np.ndarray:
     return np.exp(np.fft.rfft(cepstrum * fold, axis=1))
 
 
+def _envelope_on_bins(sp: np.ndarray, ap: np.ndarray, envelope_rate: int, rate: int) -> tuple:
+    """Envelope and aperiodicity `(nb_frames, N_FFT//2+1)` on the output's bins. Above 80% of the analysed
+    band (speech at 22.05 kHz stops near 10 kHz) the envelope is extended with a gentle slope and mostly
+    noise, so the voice has the air and sibilance a 44.1 kHz recording has."""
+    nb_bins = sp.shape[1]
+    freqs = np.arange(N_FFT // 2 + 1) * rate / N_FFT
+    edge = 0.8 * envelope_rate / 2
+    source = np.clip(np.round(freqs / (envelope_rate / 2) * (nb_bins - 1)).astype(int), 0, nb_bins - 1)
+    power = sp[:, source]
+    aperiodic = ap[:, source]
+    high = freqs > edge
+    if high.any():
+        band = (np.arange(nb_bins) * (envelope_rate / 2) / (nb_bins - 1) > edge / 2) & (
+            np.arange(nb_bins) * (envelope_rate / 2) / (nb_bins - 1) <= edge
+        )
+        level = np.exp(np.log(np.maximum(sp[:, band], 1e-20)).mean(axis=1))
+        fall = 10 ** (-AIR_SLOPE_DB * np.log2(freqs[high] / edge) / 10)
+        power[:, high] = level[:, None] * fall[None, :]
+        aperiodic[:, high] = np.maximum(aperiodic[:, high], 0.85)
+    return power, aperiodic
+
+
 def synthesize(
     f0: np.ndarray,
     sp: np.ndarray,
     ap: np.ndarray,
-    rate: int,
+    envelope_rate: int,
     frame_period_ms: float,
     rng: np.random.Generator,
+    rate: int = 44100,
 ) -> np.ndarray:
-    """float64 `(nb_samples,)` from `f0 (nb_frames,)` Hz (0 = unvoiced), power envelope
-    `sp (nb_frames, nb_bins)` and aperiodicity `ap (nb_frames, nb_bins)` on frames `frame_period_ms` apart
-    (WORLD's conventions)."""
-    nb_frames_in, nb_bins = sp.shape
+    """float64 `(nb_samples,)` at `rate` from `f0 (nb_frames,)` Hz (0 = unvoiced), power envelope
+    `sp (nb_frames, nb_bins)` and aperiodicity `ap (nb_frames, nb_bins)` analysed at `envelope_rate`, on
+    frames `frame_period_ms` apart (WORLD's conventions)."""
+    nb_frames_in = sp.shape[0]
     nb_samples = int(nb_frames_in * frame_period_ms / 1000 * rate)
     times = np.arange(nb_samples) / rate
     frame_times = np.arange(nb_frames_in) * frame_period_ms / 1000
@@ -55,10 +78,8 @@ def synthesize(
     crossings = np.nonzero(np.diff(np.floor(phase)) > 0)[0] + 1
     pulses = np.zeros(nb_samples + 2)
     if len(crossings):
-        frac = (phase[crossings] - np.floor(phase[crossings])) / np.maximum(
-            f0_samples[crossings] / rate, 1e-9
-        )
-        frac = np.clip(frac, 0, 1)
+        step = np.maximum(f0_samples[crossings] / rate, 1e-9)
+        frac = np.clip((phase[crossings] - np.floor(phase[crossings])) / step, 0, 1)
         height = np.sqrt(rate / np.maximum(f0_samples[crossings], 30.0))
         np.add.at(pulses, crossings - 1, height * frac)
         np.add.at(pulses, crossings, height * (1 - frac))
@@ -72,10 +93,9 @@ def synthesize(
     # envelope and aperiodicity on the STFT's frames and bins
     centre = np.arange(nb_frames) * HOP / rate
     index = np.clip(np.round(centre / (frame_period_ms / 1000)).astype(int), 0, nb_frames_in - 1)
-    bins = np.linspace(0, nb_bins - 1, N_FFT // 2 + 1).round().astype(int)
-    amplitude = np.sqrt(sp[index][:, bins])
-    aperiodic = ap[index][:, bins]
-    filt = _minimum_phase(amplitude)
+    power, aperiodic = _envelope_on_bins(sp[index], ap[index], envelope_rate, rate)
+    # WORLD's envelope is per analysis sample rate: scale so the output level does not depend on `rate`
+    filt = _minimum_phase(np.sqrt(power * envelope_rate / rate))
     spectrum = filt * (voiced_spec * np.sqrt(1 - aperiodic) + noise_spec * np.sqrt(aperiodic))
     frames = np.fft.irfft(spectrum, n=N_FFT, axis=1) * np.hanning(N_FFT + 1)[:-1]
     out = np.zeros(nb_frames * HOP + N_FFT)

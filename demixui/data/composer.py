@@ -1,0 +1,85 @@
+"""Composition of one song from its seed: plan, instrument parts, lead melody with words, voices.
+
+No audio here: `compose` is cheap, so tests can check the music over many seeds.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from demixui.data.arrangement import GENRES, Song, plan_song
+from demixui.data.bass import bass_part
+from demixui.data.drums import drum_part
+from demixui.data.melody import RANGES, harmony_line, lead_melody, vocabulary
+from demixui.data.parts import choose_others, other_part
+from demixui.data.score import Note, Part, in_window
+from demixui.data.vocals import Voice
+
+MALE = tuple(f"en+m{i}" for i in range(1, 8))
+FEMALE = tuple(f"en+f{i}" for i in range(1, 6))
+
+
+def track_seed(corpus_seed: int, index: int) -> int:
+    """Track `index`'s seed in corpus `corpus_seed` (independent of how tracks are spread over processes)."""
+    return int(np.random.SeedSequence([int(corpus_seed), int(index)]).generate_state(1)[0])
+
+
+def choose_voice(rng: np.random.Generator) -> tuple[Voice, str]:
+    female = rng.random() < 0.5
+    espeak = str(rng.choice(FEMALE if female else MALE))
+    voice_type = str(
+        rng.choice(["alto", "mezzo", "soprano"] if female else ["bass", "baritone", "tenor", "tenor"])
+    )
+    formant = float(rng.uniform(1.0, 1.12) if female else rng.uniform(0.9, 1.04))
+    voice = Voice(
+        espeak,
+        round(formant, 3),
+        round(float(rng.uniform(15, 60)), 1),
+        round(float(rng.uniform(4.8, 6.6)), 2),
+        round(float(rng.uniform(0.0, 0.4)), 2),
+    )
+    return voice, voice_type
+
+
+def compose(seed: int, seconds: float, presets: set[tuple[int, int]]) -> tuple[Song, list[Part], dict]:
+    """The song plan, its instrument parts, and the vocal plan (lead notes, voices)."""
+    rng = np.random.default_rng(seed)
+    genre_name = str(
+        rng.choice(["rock", "pop", "funk", "hiphop", "electronic", "reggae", "swing", "metal", "ballad"])
+    )
+    nb_others = int(rng.integers(2, 5))
+    others = choose_others(rng, GENRES[genre_name].others, nb_others)
+    names = [f"{family}_{role}" for family, role in others]
+    song = plan_song(rng, seconds, names, genre_name)
+    parts = [drum_part(song, rng, presets), bass_part(song, rng)]
+    parts += [
+        other_part(song, rng, name, family, role) for name, (family, role) in zip(names, others, strict=True)
+    ]
+    lead_voice, voice_type = choose_voice(rng)
+    words = vocabulary(rng, int(rng.integers(6, 14)))
+    lead = lead_melody(song, rng, RANGES[voice_type], words)
+    vocal = {"lead": lead, "voice": lead_voice, "voice_type": voice_type, "words": words, "backing": None}
+    chorus_notes = [n for n in lead if song.section_at(_beat(song, n.start)).kind == "chorus"]
+    if chorus_notes and rng.random() < 0.6:
+        backing_voice, _ = choose_voice(rng)
+        vocal["backing"] = (harmony_line(chorus_notes, song.key, int(rng.choice([2, -2, 4]))), backing_voice)
+    if rng.random() < 0.25:  # a choir patch behind the chorus, in the vocals stem
+        choir = Part("choir", "vocals", "choir", int(rng.choice([52, 53, 54])), 0, "pad")
+        for section in song.sections:
+            if section.kind == "chorus":
+                for bar in range(section.start_bar, section.end_bar):
+                    for half in (0, 2):
+                        beat = bar * 4 + half
+                        for pitch in sorted({60 + (pc - 60) % 12 for pc in song.chord_at(beat)}):
+                            choir.notes.append(
+                                Note(song.seconds_at(beat), 2 * song.seconds_per_beat, pitch, 70)
+                            )
+        parts.append(choir)
+    for part in parts:
+        part.notes = in_window(part.notes, seconds)
+    vocal["lead"] = in_window(vocal["lead"], seconds)
+    return song, parts, vocal
+
+
+def _beat(song: Song, seconds: float) -> float:
+    return seconds / song.seconds_per_beat + song.offset_beats

@@ -1,0 +1,173 @@
+"""Rendering and mixing one composed song into four float stems, then to 16-bit stems and mixture.
+
+Each part is rendered alone (FluidSynth or the singing voice), gets its effects, place in the stereo image and
+level; parts send to one reverb per stem; a mastering limiter's gain curve and a bus gain, applied to every
+stem alike, set loudness and peak. The mixture is the sum of the 16-bit stems, computed in integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from demixui.data import production
+from demixui.data.composer import compose
+from demixui.data.render import SAMPLE_RATE, fresh_renderer
+from demixui.data.score import in_window
+from demixui.data.vocals import sing
+
+STEMS = ("vocals", "drums", "bass", "other")
+
+
+def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, np.ndarray], dict]:
+    """float32 stems {name: (nb_samples, 2)} and the track's metadata."""
+    renderer = fresh_renderer(str(soundfont))
+    song, parts, vocal = compose(seed, seconds, renderer.presets)
+    rng = np.random.default_rng([seed, 1])  # mixing decisions, apart from composition
+    nb_samples = int(round(seconds * SAMPLE_RATE))
+    stems = {stem: np.zeros((nb_samples, 2), dtype=np.float32) for stem in STEMS}
+    part_info = []
+    sends = {stem: np.zeros((nb_samples, 2), dtype=np.float32) for stem in STEMS}
+    other_pans = list(rng.permutation([-0.7, -0.45, -0.2, 0.2, 0.45, 0.7]))
+    for part in parts:
+        if not part.notes:
+            continue
+        audio = renderer.render(part, nb_samples)
+        chain, send = production.effects_for(part.family, song.genre.name, song.tempo, rng)
+        audio = production.apply(audio, chain)
+        pan, width = 0.0, 1.0
+        if part.stem == "other":
+            pan = float(other_pans.pop()) if other_pans else float(rng.uniform(-0.8, 0.8))
+            width = float(rng.uniform(0.3, 1.0))
+            if part.family == "guitar_dist" or (part.family == "guitar_clean" and rng.random() < 0.3):
+                audio = production.double_track(audio, float(rng.uniform(8, 25)), 0.9)
+                pan = 0.0
+        elif part.stem == "bass":
+            width = float(rng.uniform(0.0, 0.3))
+        elif part.stem == "vocals":
+            width = 1.0
+        audio = production.place(audio, pan, width)
+        level = {"drums": -16.0, "bass": -18.0, "vocals": -20.0, "other": -21.0}[part.stem]
+        gain = level + float(rng.uniform(-3, 3))
+        audio = production.normalise(audio, gain)
+        stems[part.stem] += audio
+        sends[part.stem] += audio * send
+        part_info.append(
+            {
+                **part.info,
+                "name": part.name,
+                "stem": part.stem,
+                "program": part.program,
+                "bank": part.bank,
+                "effects": production.describe(chain),
+                "reverb_send": round(send, 3),
+                "pan": round(pan, 2),
+                "gain_db": round(gain, 1),
+                "notes": len(part.notes),
+            }
+        )
+    vocals_info = _mix_vocals(song, vocal, seconds, rng, stems, sends)
+    reverbs = {}
+    for stem in STEMS:
+        if np.any(sends[stem]):
+            reverb = production.stem_reverb(rng)
+            stems[stem] += production.apply(sends[stem], [reverb])
+            reverbs[stem] = {"room_size": round(reverb.room_size, 2), "damping": round(reverb.damping, 2)}
+    meta = {
+        "seed": int(seed),
+        "seconds": seconds,
+        "sample_rate": SAMPLE_RATE,
+        "genre": song.genre.name,
+        "tempo": round(song.tempo, 2),
+        "key": song.key.name(),
+        "swing": song.swing,
+        "sections": [
+            {
+                "kind": s.kind,
+                "start": round(max(0.0, song.seconds_at(s.start_bar * 4)), 3),
+                "end": round(min(seconds, song.seconds_at(s.end_bar * 4)), 3),
+                "stems": sorted(s.stems),
+                "others": s.others,
+            }
+            for s in song.sections
+            if song.seconds_at(s.start_bar * 4) < seconds and song.seconds_at(s.end_bar * 4) > 0
+        ],
+        "parts": part_info,
+        "vocals": vocals_info,
+        "reverbs": reverbs,
+    }
+    return stems, meta
+
+
+def mix_to_int16(
+    stems: dict[str, np.ndarray], rng: np.random.Generator
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Stem levels vary between songs; a mastering limiter's gain curve and one bus gain, both applied to
+    every stem alike, set the loudness and peak. Returns int16 stems and mixture (their exact sum)."""
+    for stem in STEMS:
+        stems[stem] = stems[stem] * 10 ** (float(rng.uniform(-3, 3)) / 20)
+    mixture = sum(stems[s] for s in STEMS)
+    reduction = float(rng.choice([0.0, rng.uniform(2, 6), rng.uniform(4, 10)]))
+    if reduction > 0:
+        gain = production.master_gain(mixture, reduction)[:, None]
+        stems = {stem: stems[stem] * gain for stem in STEMS}
+        mixture = mixture * gain
+    peak = float(np.max(np.abs(mixture))) + 1e-9
+    bus = float(rng.uniform(0.5, 0.97)) / peak
+    out = {
+        stem: np.clip(np.round(stems[stem] * bus * 32767), -32767, 32767).astype(np.int32) for stem in STEMS
+    }
+    total = sum(out[s] for s in STEMS)
+    out["mixture"] = np.clip(total, -32768, 32767)
+    return {k: v.astype(np.int16) for k, v in out.items()}, {
+        "limiter_db": round(reduction, 1),
+        "bus_gain": round(bus, 4),
+    }
+
+
+def _mix_vocals(
+    song, vocal: dict, seconds: float, rng: np.random.Generator, stems: dict, sends: dict
+) -> dict:
+    """The sung lead (sometimes double-tracked in choruses) and the backing harmony into the vocals stem."""
+    if not vocal["lead"]:
+        return {}
+    lead = sing(vocal["lead"], vocal["voice"], seconds, rng)
+    lead = np.stack([lead, lead], axis=1)
+    info = {
+        "voice": vocal["voice"].__dict__,
+        "range": vocal["voice_type"],
+        "words": vocal["words"],
+        "notes": len(vocal["lead"]),
+    }
+    chorus = [
+        n
+        for n in vocal["lead"]
+        if song.section_at(n.start / song.seconds_per_beat + song.offset_beats).kind == "chorus"
+    ]
+    if chorus and rng.random() < 0.35:  # a second take, a little late or early, under the first
+        take = [dataclasses.replace(n, start=n.start + float(rng.normal(0, 0.012))) for n in chorus]
+        double = sing(in_window(take, seconds), vocal["voice"], seconds, rng, breaths=False)
+        level = 10 ** (float(rng.uniform(-9, -4)) / 20)
+        lead += production.double_track(np.stack([double, double], axis=1), 12.0, 0.2) * level
+        info["double_tracked"] = round(20 * np.log10(level), 1)
+    chain, send = production.effects_for("lead_vocal", song.genre.name, song.tempo, rng)
+    lead = production.normalise(production.apply(lead, chain), -17.0 + float(rng.uniform(-2, 3)))
+    stems["vocals"] += lead
+    sends["vocals"] += lead * send
+    info["effects"] = production.describe(chain)
+    if vocal["backing"] is not None:
+        notes, voice = vocal["backing"]
+        notes = in_window(notes, seconds)
+        if notes:
+            backing = sing(notes, voice, seconds, rng, breaths=False)
+            backing = production.double_track(
+                np.stack([backing, backing], axis=1), float(rng.uniform(10, 30)), float(rng.uniform(0.5, 0.9))
+            )
+            chain, send = production.effects_for("backing_vocal", song.genre.name, song.tempo, rng)
+            level = float(rng.uniform(-29, -21))
+            backing = production.normalise(production.apply(backing, chain), level)
+            stems["vocals"] += backing
+            sends["vocals"] += backing * send
+            info["backing"] = {"voice": voice.__dict__, "notes": len(notes), "level_db": round(level, 1)}
+    return info

@@ -16,13 +16,27 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from demixui.engine.analysis import NB_BANDS, SPEC_HOP
-from demixui.ui.style import PANEL, PANEL_BORDER, SPECTROGRAM_COLORMAP, SPECTROGRAM_LEVELS_DB, TEXT_DIM
+from demixui.ui.style import (
+    PANEL,
+    PANEL_BORDER,
+    SPECTROGRAM_COLORMAP,
+    SPECTROGRAM_GAMMA,
+    SPECTROGRAM_LEVELS_DB,
+    TEXT_DIM,
+)
 
 HISTORY_S = 6.0
 # The engine's band edges (demixui.engine.analysis.band_matrix): 30 Hz to min(20 kHz, Nyquist).
 LOW_HZ = 30.0
 HIGH_HZ = 20000.0
 FREQUENCY_TICKS_HZ = (50, 100, 200, 500, 1000, 2000, 5000, 10000)
+
+
+def spectrogram_colormap() -> pg.ColorMap:
+    """The built-in map with its stops pushed up by SPECTROGRAM_GAMMA: music's many mid-level bins stay dark
+    and the loud partials stand out (levels stay fixed; only where each colour sits changes)."""
+    positions, colours = pg.colormap.get(SPECTROGRAM_COLORMAP).getStops()
+    return pg.ColorMap(np.asarray(positions) ** (1.0 / SPECTROGRAM_GAMMA), colours)
 
 
 class SpectrogramView(QFrame):
@@ -59,7 +73,7 @@ class SpectrogramView(QFrame):
             axis.setPen(pg.mkPen(PANEL_BORDER))
             axis.setTextPen(pg.mkPen(TEXT_DIM))
         self.item = pg.ImageItem(self.image, levels=SPECTROGRAM_LEVELS_DB)
-        self.item.setColorMap(pg.colormap.get(SPECTROGRAM_COLORMAP))
+        self.item.setColorMap(spectrogram_colormap())
         self.plot.addItem(self.item)
         self._apply_geometry()
 

@@ -112,7 +112,10 @@ QComboBox, QSpinBox, QLineEdit {{
     padding: 3px 6px;
 }}
 QComboBox QAbstractItemView {{ background: {PANEL}; selection-background-color: {PANEL_BORDER}; }}
-QCheckBox::indicator, QRadioButton::indicator {{ width: 14px; height: 14px; }}
+QCheckBox::indicator {{
+    width: 14px; height: 14px; border: 1px solid #5a6170; border-radius: 3px; background: #252932;
+}}
+QCheckBox::indicator:checked {{ background: {ACCENT}; border-color: {ACCENT}; }}
 QProgressBar {{
     background: #252932; border: none; border-radius: 3px; max-height: 6px; text-align: center;
 }}

@@ -1,4 +1,9 @@
-"""Starting the desktop app: the QApplication, the dark style, the engine, the first file, and screenshots."""
+"""Starting the desktop app: the QApplication, the dark style, the engine, the first file, and screenshots.
+
+docs/screenshot.png is made with (the demo track and the bundled model, no sound device, offscreen):
+    demixui gui --backend null --screenshot docs/screenshot.png --screenshot-after 6 \\
+        --gain drums=2 --gain bass=3 --gain other=-4
+"""
 
 from __future__ import annotations
 

@@ -39,17 +39,21 @@ class Playback:
         self.ramp = max(1, int(round(RAMP_SECONDS * sample_rate)))
         self.prefill_timeout = int(PREFILL_TIMEOUT_SECONDS * sample_rate)
         m = MAX_CHUNK
-        self._ar = np.arange(1, m + 1, dtype=np.float32)  # 1..m, for ramps
+        # Ramps are built from these 1..m counters in the shapes they are used in: numpy allocates buffers in
+        # proportion to the block for broadcasting operands, not for same-shaped ones or scalars.
+        counter = np.arange(1, m + 1, dtype=np.float32)
+        self._ar2 = np.repeat(counter[:, None], 2, axis=1)  # (m, 2)
+        self._ar3 = np.repeat(self._ar2[:, None, :], nb_stems, axis=1)  # (m, nb_stems, 2)
         self._dry = np.zeros((m, 2), np.float32)
         self._stems = np.zeros((m, nb_stems, 2), np.float32)
         self._stems_flat = self._stems.reshape(m, nb_stems * 2)  # a view of the same memory
         self._weighted = np.zeros((m, nb_stems, 2), np.float32)
         self._wet = np.zeros((m, 2), np.float32)
         self._diff = np.zeros((m, 2), np.float32)
-        self._xramp = np.zeros((m, 1), np.float32)
-        self._tramp = np.zeros((m, 1), np.float32)
-        self._gain_buf = np.zeros((m, nb_stems), np.float32)
-        self._steps = np.zeros((m, 1), np.float32)
+        self._xramp = np.zeros((m, 2), np.float32)
+        self._tramp = np.zeros((m, 2), np.float32)
+        self._gain_buf = np.zeros((m, nb_stems, 2), np.float32)
+        self._steps = np.zeros((m, nb_stems, 2), np.float32)
         self._fade = np.zeros((m, 2), np.float32)
         self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
         # Gain ramp state (callback only).
@@ -58,6 +62,9 @@ class Playback:
         self._ramp_step = np.zeros(nb_stems, np.float32)
         self._ramp_target = engine._gain_targets
         self._ramp_pos = self.ramp
+        self._gains3 = self.gains[None, :, None]  # views that broadcast over samples and channels
+        self._from3 = self._ramp_from[None, :, None]
+        self._step3 = self._ramp_step[None, :, None]
         # Transitions (callback only).
         self.wet = 0.0
         self.transport = 0.0
@@ -97,7 +104,7 @@ class Playback:
             if old is not None and old.started and not old.ended and self.transport > 0.0:
                 fade_n = min(n, self.ramp)  # the old session, faded out over one ramp
                 self._render_session(old, self._fade[:fade_n], fade_n)
-                np.multiply(self._ar[:fade_n, None], -self.transport / fade_n, out=self._tramp[:fade_n])
+                np.multiply(self._ar2[:fade_n], -self.transport / fade_n, out=self._tramp[:fade_n])
                 self._tramp[:fade_n] += self.transport
                 self._fade[:fade_n] *= self._tramp[:fade_n]
             self.transport = 0.0
@@ -169,7 +176,7 @@ class Playback:
         wet_used = target == 1.0 or self.wet > 0.0
         if nwet > 0 and wet_used:
             session.stems.read_into(c, self._stems_flat[:nwet])
-            np.multiply(self._stems[:nwet], gains[:nwet, :, None], out=self._weighted[:nwet])
+            np.multiply(self._stems[:nwet], gains[:nwet], out=self._weighted[:nwet])
             np.sum(self._weighted[:nwet], axis=1, out=self._wet[:nwet])
         self._stems_flat[nwet if wet_used else 0:m] = 0.0  # the monitor shows no stems where none were used
         if m == 0:
@@ -181,12 +188,12 @@ class Playback:
         else:
             x = self._xramp[:m]
             if target == 1.0:
-                np.multiply(self._ar[:m, None], 1.0 / self.ramp, out=x)
+                np.multiply(self._ar2[:m], 1.0 / self.ramp, out=x)
                 x += self.wet
                 np.minimum(x, 1.0, out=x)
             else:  # reach 0 within the stems still held (a hard switch only if none are)
                 length = max(1, min(self.ramp, nwet))
-                np.multiply(self._ar[:m, None], -self.wet / length, out=x)
+                np.multiply(self._ar2[:m], -self.wet / length, out=x)
                 x += self.wet
                 np.maximum(x, 0.0, out=x)
             self.wet = float(x[m - 1, 0])
@@ -201,7 +208,8 @@ class Playback:
             session.ended = True
 
     def _gain_ramp(self, m: int) -> np.ndarray:
-        """Per-sample gains `(m, nb_stems)`: linear from the current value to the target in `ramp` samples."""
+        """Per-sample gains `(m, nb_stems, 2)`: linear from the current value to the target in `ramp`
+        samples."""
         gains = self._gain_buf[:m]
         target = self._engine._gain_targets  # replaced whole by the control thread, never mutated
         if target is not self._ramp_target:
@@ -211,19 +219,21 @@ class Playback:
             self._ramp_step /= self.ramp
             self._ramp_pos = 0
         if self._ramp_pos >= self.ramp:
-            gains[:] = self.gains
+            gains[:] = self._gains3
             return gains
         steps = self._steps[:m]
-        np.add(self._ar[:m, None], self._ramp_pos, out=steps)
+        np.add(self._ar3[:m], self._ramp_pos, out=steps)  # samples into the ramp, capped at its end
         np.minimum(steps, self.ramp, out=steps)
-        np.multiply(steps, self._ramp_step, out=gains)
-        gains += self._ramp_from
+        gains[:] = self._step3
+        np.multiply(gains, steps, out=gains)
+        steps[:] = self._from3
+        np.add(gains, steps, out=gains)
         self._ramp_pos += m
         if self._ramp_pos >= self.ramp:
             self.gains[:] = target
-            gains[max(0, m - (self._ramp_pos - self.ramp)):] = target  # exact target after the ramp
+            gains[max(0, m - (self._ramp_pos - self.ramp)):] = self._gains3  # exactly the target after it
         elif m:
-            self.gains[:] = gains[m - 1]
+            self.gains[:] = gains[m - 1, :, 0]
         return gains
 
     def _apply_transport(self, out: np.ndarray, n: int, target: float) -> None:
@@ -232,7 +242,7 @@ class Playback:
                 out[:] = 0.0
             return
         t = self._tramp[:n]
-        np.multiply(self._ar[:n, None], (1.0 if target > self.transport else -1.0) / self.ramp, out=t)
+        np.multiply(self._ar2[:n], (1.0 if target > self.transport else -1.0) / self.ramp, out=t)
         t += self.transport
         np.clip(t, 0.0, 1.0, out=t)
         out *= t

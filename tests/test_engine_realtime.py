@@ -1,0 +1,61 @@
+"""The audio callback follows the real-time rules: in steady state it allocates no arrays (slices and `out=`
+only), whatever path it takes: separated stems, a gain ramp, a fallback crossfade, a pause fade."""
+
+from __future__ import annotations
+
+import time
+import tracemalloc
+
+import numpy as np
+import soundfile as sf
+
+from demixui.engine import Engine
+
+SR = 44100
+
+
+class _Status:
+    output_underflow = False
+
+
+def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path):
+    path = tmp_path / "noise.wav"
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (SR, 2)).astype(np.float32), SR)
+    engine = Engine(tiny_model_path, backend="null-fast", blocksize=256)
+    try:
+        engine.open_file(path)
+        engine.play()
+        deadline = time.monotonic() + 20
+        while engine.played_seconds < 0.2:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        engine.output.stop()  # from here on only this test calls the callback ...
+        time.sleep(0.1)
+        for part in (engine.worker, engine.reader, engine.analysis):
+            part.stop()  # ... and nothing else in the process allocates
+        playback, session = engine.playback, engine._session
+        small, large = np.zeros((256, 2), np.float32), np.zeros((4096, 2), np.float32)
+        status = _Status()
+        playback.callback(small, 256, None, status)  # warm up any lazily created Python objects
+        held = session.stem_span[1] - session.play_position
+        assert 4096 + playback.ramp < held < 2 * 4096, held  # one large block of stems, then the fallback
+        engine.set_gain_db("drums", -12.0)  # a ramp in progress
+        peaks = []
+        tracemalloc.start()
+        try:
+            for call in ["wet", "fallback", "dry", "pause", "fade", "silence"]:
+                if call == "pause":
+                    engine.pause()  # the transport fade-out, then silence
+                    continue
+                tracemalloc.reset_peak()
+                base, _ = tracemalloc.get_traced_memory()
+                playback.callback(large, 4096, None, status)
+                peaks.append(tracemalloc.get_traced_memory()[1] - base)
+        finally:
+            tracemalloc.stop()
+        assert playback.app_underruns > 0 and playback.transport == 0.0  # every path was taken
+        # Views, Python floats and numpy's iterator bookkeeping (~1-3 kB, whatever the block size) only:
+        # one (4096, 2) float32 temporary alone would be 32 kB.
+        assert max(peaks) < 4096, peaks
+    finally:
+        engine.close()

@@ -95,3 +95,17 @@ def test_device_that_disappears_while_playing_ends_with_one_line_not_a_hang(tiny
         gone_in = time.monotonic() - started
     assert player.returncode == 1 and gone_in < 5.0
     assert err.strip() == "demixui: error: output device system (JACK Audio Connection Kit) stopped"
+
+
+def test_live_input_through_jack_plays_and_reports_its_latency(tiny_model_path, tmp_path):
+    stats = tmp_path / "live.json"
+    with jack_server(rate=SR, period=256) as server:
+        result = play(server, "--live", "--device", JACK_DEVICE, "--input-device", JACK_DEVICE,
+                      "--model", tiny_model_path, "--seconds", "2", "--quiet", "--stats-json", str(stats))
+    assert result.returncode == 0, result.stderr
+    snap = json.loads(stats.read_text())
+    assert snap["source_name"].startswith("live: system") and snap["duration_s"] == "inf"
+    assert snap["played_seconds"] >= 2.0 and snap["app_underruns"] == 0
+    assert snap["buffer_latency_ms"] > 0 and snap["device_latency_ms"] > 0
+    assert snap["total_latency_ms"] == pytest.approx(
+        snap["model_latency_ms"] + snap["buffer_latency_ms"] + snap["device_latency_ms"])

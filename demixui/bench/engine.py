@@ -1,7 +1,7 @@
 """The engine's figures per device block size, from its null-backend run (no sound device, paced by a clock).
 
 `demixui.engine.benchmark.run_null_benchmark(model_path, blocksize, seconds)` plays audio through the whole
-engine (reader, inference worker, rings, audio callback) in real time and returns its telemetry; this module
+engine (inference worker, rings, audio callback) in real time and returns its telemetry; this module
 turns that into one row per block size: total latency, inference p50/p99 per hop as a share of the hop's
 budget, and underruns of both kinds.
 """
@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from demixui.bench.table import Row
 
@@ -48,9 +50,10 @@ def engine_row(blocksize: int, seconds: float, stats: dict) -> Row:
                reason=reason, raw=_json_safe(stats))
 
 
-def measure_engine(model_path: Path | None, blocksizes: list[int], seconds: float,
+def measure_engine(model_path: Path | None, blocksizes: list[int], seconds: float, mix: np.ndarray,
                    log: Callable[[str], None] = print) -> list[Row]:
-    """One row per block size; rows that say why when the engine's benchmark is missing or fails."""
+    """One row per block size, playing `mix` `(nb_samples, 2)` (looped) as live input through the engine;
+    rows that say why when the engine's benchmark is missing or fails."""
     try:
         from demixui.engine.benchmark import run_null_benchmark
     except ImportError as error:
@@ -60,12 +63,14 @@ def measure_engine(model_path: Path | None, blocksizes: list[int], seconds: floa
     for blocksize in blocksizes:
         log(f"engine: block size {blocksize}, {seconds:.0f} s through the null backend ...")
         try:
-            stats = run_null_benchmark(model_path, blocksize, seconds)
+            stats = run_null_benchmark(model_path, blocksize, seconds, audio=mix)
         except Exception as error:  # noqa: BLE001 - one broken block size must not lose the other rows
             rows.append(Row("engine", f"block {blocksize}", {},
                             reason=f"the engine's benchmark failed: {type(error).__name__}: {error}"))
             continue
-        rows.append(engine_row(blocksize, seconds, stats))
+        row = engine_row(blocksize, seconds, stats)
+        row.notes.append(f"{stats.get('mode', 'live')} input, wall-clock times (the machine's load included)")
+        rows.append(row)
     return rows
 
 

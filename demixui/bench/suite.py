@@ -131,7 +131,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
         rows.append(measure_peer(key, peer_mix, reps=options.reps))
     rows += details
     first_model = options.models[0]
-    rows += measure_engine(first_model, options.blocksizes, options.engine_seconds, log)
+    rows += measure_engine(first_model, options.blocksizes, options.engine_seconds, mix, log)
     log("quality: floor, model and ceiling on the test set ...")
     rows += measure_quality(first_model, options.test_set, options.eval_tracks)
     return {

@@ -31,8 +31,11 @@ How to read it:
   real-time budget; peak RSS is the whole bench process after our model ran and before any peer was loaded
   (`resource.getrusage`), traced peak is what Python and numpy allocated during one offline pass
   (`tracemalloc`, onnxruntime's own buffers excluded).
-- **Engine**: the whole app engine (reader, inference worker, rings, audio callback) through the null backend,
-  paced in real time by a clock with no sound device; total latency = model + ring + device.
+- **Engine**: the whole app engine (inference worker, rings, audio callback) through the null backend, paced
+  in real time by a clock with no sound device, the bench audio looped as live input; total latency = model
+  latency + live buffer (no device). Its times are wall clock, so the machine's load shows in them. Each block
+  size runs 45 s by default rather than 5 minutes, so the whole bench stays under 15 minutes
+  (`--engine-seconds 300` for 5 minutes each).
 - **Quality**: challenge SDR (dB) from `demixui evaluate`'s code on the synthetic test set: floor = the
   mixture as every stem's estimate, ceiling = the oracle ratio mask of our STFT with the mixture's phase.
 """

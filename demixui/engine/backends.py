@@ -174,10 +174,13 @@ class PortAudioOutput:
         except sd.PortAudioError as error:
             raise DeviceError(f"cannot open output device {self.name} ({_first_line(error)})") from None
         self.blocksize = blocksize
+        self.sample_rate = sample_rate
 
     @property
     def latency(self) -> float:
-        return float(self.stream.latency)
+        """PortAudio's output latency in seconds, but at least one block: some host APIs (JACK) report only
+        their own period, while PortAudio buffers a larger user block on top of it."""
+        return max(float(self.stream.latency), self.blocksize / self.sample_rate)
 
     @property
     def active(self) -> bool:

@@ -22,8 +22,9 @@ How to read it:
   whatever its algorithm needs beyond the chunk (the STFT window overlap n_fft - hop for spectrogram models,
   the encoder overlap for HS-TasNet; none for HTDemucs, whose chunk is its 7.8 s segment), plus the time to
   compute the chunk; it keeps up only if that compute time is at most the chunk. **RT chunk** is the smallest
-  chunk on a ladder of sizes that keeps up (median of 3 timed calls after a warm-up), **chunk compute** its
-  compute time. For a bidirectional model this is a lower bound: cut that short it also loses its future
+  chunk on a ladder of sizes that keeps up (bisected; each size timed as the median of {reps} calls after a
+  warm-up, HTDemucs' segment as 2 calls), **chunk compute** its compute time; the notes under the table list
+  every size tried. For a bidirectional model this is a lower bound: cut that short it also loses its future
   context.
 - **Peers** are built from their published code on PyPI with **random weights** (no pretrained weights are
   needed to time an architecture, and none can be downloaded here); speed does not depend on the weights.
@@ -34,8 +35,8 @@ How to read it:
 - **Engine**: the whole app engine (inference worker, rings, audio callback) through the null backend, paced
   in real time by a clock with no sound device, the bench audio looped as live input; total latency = model
   latency + live buffer (no device). Its times are wall clock, so the machine's load shows in them. Each block
-  size runs 45 s by default rather than 5 minutes, so the whole bench stays under 15 minutes
-  (`--engine-seconds 300` for 5 minutes each).
+  size ran {engine_seconds:g} s (default 45 s rather than 5 minutes, so that the whole bench stays under 15
+  minutes; `--engine-seconds 300` for 5 minutes each).
 - **Quality**: challenge SDR (dB) from `demixui evaluate`'s code on the synthetic test set: floor = the
   mixture as every stem's estimate, ceiling = the oracle ratio mask of our STFT with the mixture's phase.
 """
@@ -61,7 +62,8 @@ def render_document(report: dict, rows: list[Row], command: str) -> str:
     ]
     if report["headlines"]:
         lines += ["## Headline ratios", ""] + [f"- {item['text']}" for item in report["headlines"]] + [""]
-    lines += ["## Tables", "", render_markdown(rows), "", "## Method", "", RULES]
+    rules = RULES.format(engine_seconds=report["options"]["engine_seconds"], reps=report["options"]["reps"])
+    lines += ["## Tables", "", render_markdown(rows), "", "## Method", "", rules]
     return "\n".join(lines)
 
 

@@ -87,6 +87,7 @@ class Engine:
         self._input = None
         self._input_overflows = 0  # written by the input callback
         self._last_callbacks = 0
+        self._reported_callback_errors = 0
         self._last_watch = time.monotonic()
         self.playback = Playback(self, len(STEMS), self.sample_rate)
         self.analysis = Analysis(self, self.playback, STEMS, self.sample_rate)
@@ -427,6 +428,9 @@ class Engine:
         now = time.monotonic()
         if now - self._last_watch < 0.5 or self._closed:
             return
+        if self.playback.callback_errors != self._reported_callback_errors:
+            self._reported_callback_errors = self.playback.callback_errors
+            self._report_error(f"audio callback failed: {self.playback.last_callback_error}")
         callbacks = self.playback.callbacks
         # A sound card calls back all the time, playing or not (the null-fast clock may legitimately wait).
         stalled = (self.backend == "portaudio" and callbacks == self._last_callbacks

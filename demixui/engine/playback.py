@@ -78,6 +78,8 @@ class Playback:
         self.device_underruns = 0
         self.monitor_drops = 0
         self.callbacks = 0
+        self.callback_errors = 0
+        self.last_callback_error: str | None = None
         self.frames_out = 0  # samples given to the device so far (all sessions)
         self.stem_fill = 0  # samples of separated audio ahead of the play position at the last block
         self.source_lead = 0  # source samples written minus the play position at the last block
@@ -89,11 +91,16 @@ class Playback:
             self.device_underruns += 1
         self.callbacks += 1
         pos = 0
-        while pos < frames:
-            n = min(MAX_CHUNK, frames - pos)
-            self._render(outdata[pos:pos + n], n)
-            pos += n
-            self.frames_out += n
+        try:
+            while pos < frames:
+                n = min(MAX_CHUNK, frames - pos)
+                self._render(outdata[pos:pos + n], n)
+                pos += n
+                self.frames_out += n
+        except Exception as error:  # noqa: BLE001 - a bug must cost a block of silence, not the stream
+            outdata[pos:] = 0.0
+            self.callback_errors += 1
+            self.last_callback_error = f"{type(error).__name__}: {error}"  # reported by the watchdog
 
     def _render(self, out: np.ndarray, n: int) -> None:
         engine = self._engine
@@ -116,9 +123,9 @@ class Playback:
         elif not playing and self.transport == 0.0 and not session.info.live:
             out[:] = 0.0  # paused: the session does not advance
         else:
-            self._render_session(session, out, n)
+            m = self._render_session(session, out, n)
             self._apply_transport(out, n, 1.0 if playing else 0.0)
-            self._write_monitor(out, n)
+            self._write_monitor(out, m)  # only the session's samples (not the silence after its end)
         if fade_n:
             out[:fade_n] += self._fade[:fade_n]
 
@@ -153,7 +160,8 @@ class Playback:
             need = min(need, out_end - c)
         return end - c >= need
 
-    def _render_session(self, session: Session, out: np.ndarray, n: int) -> None:
+    def _render_session(self, session: Session, out: np.ndarray, n: int) -> int:
+        """Render `n` samples of `session` into `out`; returns how many belong to it (fewer at its end)."""
         c = session.play_position
         latency = session.latency
         out_end = session.output_end
@@ -206,6 +214,7 @@ class Playback:
         session.play_position = c + m
         if out_end is not None and c + m >= out_end:
             session.ended = True
+        return m
 
     def _gain_ramp(self, m: int) -> np.ndarray:
         """Per-sample gains `(m, nb_stems, 2)`: linear from the current value to the target in `ramp`
@@ -255,7 +264,7 @@ class Playback:
             self.monitor_drops += 1
             return
         frame = self._monitor_frame[:n]
-        frame[:, 0:2] = out
+        frame[:, 0:2] = out[:n]
         frame[:, 2:4] = self._dry[:n]
         frame[:, 4:] = self._stems_flat[:n]
         ring.write(frame)

@@ -24,19 +24,26 @@ def track_seed(corpus_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(corpus_seed), int(index)]).generate_state(1)[0])
 
 
-def choose_voice(rng: np.random.Generator) -> tuple[Voice, str]:
+LANGUAGES = ("en",) * 15 + ("es", "es", "it", "fr", "de")
+
+
+def choose_voice(rng: np.random.Generator, language: str = "en", genre: str = "pop") -> tuple[Voice, str]:
+    """An espeak-ng voice variant with a formant warp, vibrato, breathiness and style, and its range."""
     female = rng.random() < 0.5
-    espeak = str(rng.choice(FEMALE if female else MALE))
+    variant = str(rng.choice(FEMALE if female else MALE))
     voice_type = str(
         rng.choice(["alto", "mezzo", "soprano"] if female else ["bass", "baritone", "tenor", "tenor"])
     )
     formant = float(rng.uniform(1.0, 1.12) if female else rng.uniform(0.9, 1.04))
+    tuned = genre in ("hiphop", "electronic", "pop") and rng.random() < 0.3
     voice = Voice(
-        espeak,
+        f"{language}{variant[2:]}",  # "en+f3" -> "es+f3"
         round(formant, 3),
         round(float(rng.uniform(15, 60)), 1),
         round(float(rng.uniform(4.8, 6.6)), 2),
         round(float(rng.uniform(0.0, 0.4)), 2),
+        "tuned" if tuned else "sung",
+        round(float(rng.uniform(3, 15)), 1),
     )
     return voice, voice_type
 
@@ -55,13 +62,24 @@ def compose(seed: int, seconds: float, presets: set[tuple[int, int]]) -> tuple[S
     parts += [
         other_part(song, rng, name, family, role) for name, (family, role) in zip(names, others, strict=True)
     ]
-    lead_voice, voice_type = choose_voice(rng)
-    words = vocabulary(rng, int(rng.integers(6, 14)))
-    lead = lead_melody(song, rng, RANGES[voice_type], words)
-    vocal = {"lead": lead, "voice": lead_voice, "voice_type": voice_type, "words": words, "backing": None}
+    language = str(rng.choice(LANGUAGES))
+    lead_voice, voice_type = choose_voice(rng, language, genre_name)
+    words = vocabulary(rng, language, int(rng.integers(6, 14)))
+    rap_odds = {"hiphop": 0.7, "funk": 0.15, "electronic": 0.15, "pop": 0.08}.get(genre_name, 0.0)
+    rap_sections = ("verse", "bridge") if language == "en" and rng.random() < rap_odds else ()
+    lead = lead_melody(song, rng, RANGES[voice_type], words, rap_sections)
+    vocal = {
+        "lead": lead,
+        "voice": lead_voice,
+        "voice_type": voice_type,
+        "words": words,
+        "language": language,
+        "rap": list(rap_sections),
+        "backing": None,
+    }
     chorus_notes = [n for n in lead if song.section_at(_beat(song, n.start)).kind == "chorus"]
     if chorus_notes and rng.random() < 0.6:
-        backing_voice, _ = choose_voice(rng)
+        backing_voice, _ = choose_voice(rng, language, genre_name)
         vocal["backing"] = (harmony_line(chorus_notes, song.key, int(rng.choice([2, -2, 4]))), backing_voice)
     if rng.random() < 0.25:  # a choir patch behind the chorus, in the vocals stem
         choir = Part("choir", "vocals", "choir", int(rng.choice([52, 53, 54])), 0, "pad")

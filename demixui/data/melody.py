@@ -11,59 +11,21 @@ from demixui.data.arrangement import Song
 from demixui.data.harmony import Key
 from demixui.data.score import Note
 
-WORDS = (
-    "love",
-    "night",
-    "heart",
-    "fire",
-    "light",
-    "dream",
-    "home",
-    "time",
-    "rain",
-    "free",
-    "run",
-    "fall",
-    "blue",
-    "sky",
-    "day",
-    "way",
-    "hold",
-    "go",
-    "stay",
-    "down",
-    "high",
-    "soul",
-    "gold",
-    "wild",
-    "cold",
-    "young",
-    "lost",
-    "find",
-    "burn",
-    "shine",
-    "town",
-    "road",
-    "sea",
-    "true",
-    "pain",
-    "baby",
-    "tonight",
-    "forever",
-    "alone",
-    "again",
-    "away",
-    "believe",
-    "yeah",
-    "oh",
-    "la",
-    "na",
-    "mine",
-    "know",
-    "feel",
-    "need",
-    "want",
-    "see",
+# Lyrics: one-syllable-ish words per espeak-ng language (the singer's language decides the vowels).
+WORDS = {
+    "en": tuple(
+        "love night heart fire light dream home time rain free run fall blue sky day way hold go stay down "
+        "high soul gold wild cold young lost find burn shine town road sea true pain baby tonight forever "
+        "alone again away believe yeah oh la na mine know feel need want see".split()
+    ),
+    "es": tuple("amor noche vida cielo sol luna mar fuego siempre nunca corazón baila quiero tú yo".split()),
+    "it": tuple("amore cuore notte sole mare vita cielo luna sempre ancora bella vieni dove".split()),
+    "fr": tuple("amour nuit coeur ciel soleil encore toujours belle viens danse rêve".split()),
+    "de": tuple("liebe nacht herz feuer licht traum himmel immer wieder komm hier".split()),
+}
+RAP_WORDS = tuple(
+    "yo check it I got the flow on the beat all day we in the city money make it move "
+    "back then now you know what I said straight up real talk hands up let's go".split()
 )
 # (low, high) MIDI range of each voice type
 RANGES = {
@@ -76,9 +38,22 @@ RANGES = {
 }
 
 
-def vocabulary(rng: np.random.Generator, size: int = 10) -> list[str]:
+def vocabulary(rng: np.random.Generator, language: str = "en", size: int = 10) -> list[str]:
     """A song's words: a small set, because lyrics repeat."""
-    return [str(w) for w in rng.choice(WORDS, size=size, replace=False)]
+    words = WORDS[language]
+    return [str(w) for w in rng.choice(words, size=min(size, len(words)), replace=False)]
+
+
+def _rap_phrase(rng: np.random.Generator) -> list[tuple[float, float]]:
+    """(onset, length) in beats of a rapped two-bar line on the sixteenth grid."""
+    out = []
+    step = int(rng.integers(0, 3))
+    end = int(rng.integers(26, 31))
+    while step < end:
+        length = int(rng.choice([1, 1, 2, 2, 2, 3, 4]))
+        out.append((step / 4, min(length, end - step) / 4))
+        step += length + (1 if rng.random() < 0.08 else 0)
+    return out
 
 
 def _rhythm(rng: np.random.Generator) -> list[tuple[float, float]]:
@@ -127,32 +102,48 @@ def _pitches(
 
 
 def lead_melody(
-    song: Song, rng: np.random.Generator, voice_range: tuple[int, int], words: list[str]
+    song: Song,
+    rng: np.random.Generator,
+    voice_range: tuple[int, int],
+    words: list[str],
+    rap_sections: tuple[str, ...] = (),
 ) -> list[Note]:
+    """The lead vocal's notes. Sections whose kind is in `rap_sections` are rapped (spoken notes)."""
     low, high = voice_range
     notes: list[Note] = []
     phrase_cache: dict[str, list] = {}
     for section in song.sections:
         if "vocals" not in section.stems:
             continue
+        rap = section.kind in rap_sections
         shift = 3 if section.kind == "chorus" else 0
         for phrase_bar in range(section.start_bar, section.end_bar - 1, 2):
             slot = (phrase_bar - section.start_bar) // 2
             cache_key = f"{section.kind}{slot % 2}"
-            if cache_key not in phrase_cache or rng.random() < 0.25:
-                rhythm = _rhythm(rng)
-                lyric = [str(rng.choice(words)) for _ in rhythm]
-                melisma = [i > 0 and rng.random() < 0.15 for i in range(len(rhythm))]
-                phrase_cache[cache_key] = [rhythm, lyric, melisma]
-            rhythm, lyric, melisma = phrase_cache[cache_key]
+            if rap:
+                rhythm = _rap_phrase(rng)
+                lyric = [str(rng.choice(RAP_WORDS if rng.random() < 0.6 else words)) for _ in rhythm]
+                melisma = [False] * len(rhythm)
+            else:
+                if cache_key not in phrase_cache or rng.random() < 0.25:
+                    rhythm = _rhythm(rng)
+                    lyric = [str(rng.choice(words)) for _ in rhythm]
+                    melisma = [i > 0 and rng.random() < 0.15 for i in range(len(rhythm))]
+                    phrase_cache[cache_key] = [rhythm, lyric, melisma]
+                rhythm, lyric, melisma = phrase_cache[cache_key]
             b0 = phrase_bar * song.beats_per_bar
             beats = [b0 + onset for onset, _ in rhythm]
-            pitches = _pitches(rng, song, song.key, beats, low + shift, high, (low + high) // 2 + shift)
+            if rap:  # the speaking register: a little below the middle, the words' own intonation on top
+                pitches = [(low + high) // 2 - 3] * len(rhythm)
+            else:
+                pitches = _pitches(rng, song, song.key, beats, low + shift, high, (low + high) // 2 + shift)
             for (onset, length), word, tie, pitch in zip(rhythm, lyric, melisma, pitches, strict=True):
                 start = song.seconds_at(b0 + onset) + rng.normal(0, 0.012)
                 end = song.seconds_at(b0 + onset + length)
                 velocity = int(np.clip(90 + 20 * section.energy + rng.normal(0, 6), 50, 127))
-                notes.append(Note(start, max(0.08, end - start), pitch, velocity, None if tie else word))
+                notes.append(
+                    Note(start, max(0.08, end - start), pitch, velocity, None if tie else word, spoken=rap)
+                )
     return notes
 
 

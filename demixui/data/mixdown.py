@@ -138,6 +138,8 @@ def _mix_vocals(
         "voice": vocal["voice"].__dict__,
         "range": vocal["voice_type"],
         "words": vocal["words"],
+        "language": vocal["language"],
+        "rapped_sections": vocal["rap"],
         "notes": len(vocal["lead"]),
     }
     chorus = [

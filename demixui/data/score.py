@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 
@@ -12,6 +13,7 @@ class Note:
     pitch: int  # MIDI note number
     velocity: int  # 1-127
     word: str | None = None  # sung syllable (vocals only); None continues the previous vowel
+    spoken: bool = False  # rapped: the word keeps its spoken intonation around `pitch`
 
 
 @dataclass
@@ -37,6 +39,6 @@ def in_window(notes: list[Note], seconds: float) -> list[Note]:
         if end <= 0 or note.start >= seconds:
             continue
         if note.start < 0:
-            note = Note(0.0, end, note.pitch, note.velocity, note.word)
+            note = dataclasses.replace(note, start=0.0, duration=end)
         out.append(note)
     return out

@@ -54,6 +54,10 @@ class Voice:
     vibrato_cents: float
     vibrato_hz: float
     breathiness: float  # 0-1: aperiodicity added to voiced frames
+    style: str = (
+        "sung"  # "sung", or "tuned": pitch snapped to the notes, no vibrato (a pitch-corrected pop voice)
+    )
+    jitter_cents: float = 8.0  # fast random pitch wobble of a real voice
 
 
 @dataclass
@@ -119,8 +123,9 @@ def _pitch_curve(
         onset = min(0.25, 0.35 * note.duration)
         ramp = np.clip((held - onset) / 0.2, 0, 1) * (held >= 0) * (held < note.duration + 0.05)
         vibrato_depth = np.maximum(vibrato_depth, ramp * voice.vibrato_cents / 100)
-    # legato glides: a short smoothing of the step function, about 50 ms
-    width = max(3, int(0.05 / FRAME_S))
+    tuned = voice.style == "tuned"
+    # legato glides: a short smoothing of the step function, about 50 ms (10 ms when pitch-corrected)
+    width = 1 if tuned else max(3, int(0.05 / FRAME_S))
     kernel = np.hanning(width * 2 + 1)
     kernel /= kernel.sum()
     padded = np.pad(midi, width, mode="edge")
@@ -129,7 +134,10 @@ def _pitch_curve(
     rate = voice.vibrato_hz * (1 + 0.05 * rng.standard_normal())
     vibrato = vibrato_depth * np.sin(2 * np.pi * rate * t + rng.uniform(0, 2 * np.pi))
     drift = scipy.signal.lfilter([0.02], [1, -0.98], rng.standard_normal(nb_frames)) * 0.5
-    return 440.0 * 2 ** ((midi + scoop + vibrato + drift - 69) / 12)
+    jitter = scipy.signal.lfilter([0.5], [1, -0.5], rng.standard_normal(nb_frames)) * voice.jitter_cents / 100
+    if tuned:
+        return 440.0 * 2 ** ((midi + 0.1 * drift - 69) / 12)
+    return 440.0 * 2 ** ((midi + scoop + vibrato + drift + jitter - 69) / 12)
 
 
 def _phrases(notes: list[Note], gap: float = 0.2) -> list[list[Note]]:
@@ -142,8 +150,28 @@ def _phrases(notes: list[Note], gap: float = 0.2) -> list[list[Note]]:
     return phrases
 
 
+def _syllable_frames(syllable: Syllable, onset: int, length: int) -> np.ndarray:
+    """Indices into the syllable's frames for a note of `length` frames whose consonant onset lasts `onset`
+    frames: onset at spoken speed, vowel stretched, final consonant (coda) at spoken speed."""
+    onset = min(onset, max(0, length - 4))
+    coda = min(len(syllable.f0) - syllable.voiced_end, max(0, (length - onset) // 4), 24)
+    body = length - onset - coda
+    return np.concatenate(
+        [
+            np.arange(syllable.voiced_start - onset, syllable.voiced_start),
+            np.linspace(syllable.voiced_start, syllable.voiced_end - 1, body).round().astype(int),
+            np.arange(syllable.voiced_end, syllable.voiced_end + coda),
+        ]
+    )
+
+
 def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> tuple[int, np.ndarray]:
-    """(start frame, audio at OUT_RATE) of one phrase."""
+    """(start frame, audio at OUT_RATE) of one phrase.
+
+    Each syllable starts its consonant `onset` frames before its note so that the vowel lands on the beat, and
+    lasts until the next syllable's consonant begins (legato). Spoken (rapped) notes keep the word's own
+    intonation, moved to the note's pitch.
+    """
     groups: list[list[Note]] = []
     for note in notes:
         if note.word is None and groups:
@@ -154,37 +182,40 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
     onsets = [min(s.voiced_start, 24) for s in syllables]
     starts = [int(round(g[0].start / FRAME_S)) - on for g, on in zip(groups, onsets, strict=True)]
     last = groups[-1][-1]
-    end = int(round((last.start + last.duration) / FRAME_S))
-    bounds = starts[1:] + [end]
-    f0_parts, sp_parts, ap_parts = [], [], []
-    for syllable, onset, start, stop in zip(syllables, onsets, starts, bounds, strict=True):
-        length = max(stop - start, onset + 4)
-        coda = min(len(syllable.f0) - syllable.voiced_end, max(0, (length - onset) // 4), 24)
-        body = length - onset - coda
-        src = np.concatenate(
-            [
-                np.arange(syllable.voiced_start - onset, syllable.voiced_start),
-                np.linspace(syllable.voiced_start, syllable.voiced_end - 1, body).round().astype(int),
-                np.arange(syllable.voiced_end, syllable.voiced_end + coda),
-            ]
-        )
-        f0_parts.append(syllable.f0[src])
-        sp_parts.append(syllable.sp[src])
-        ap_parts.append(syllable.ap[src])
-    f0_src = np.concatenate(f0_parts)
-    sp = np.concatenate(sp_parts)
-    ap = np.concatenate(ap_parts).copy()
     start_frame = starts[0]
-    target = _pitch_curve(notes, start_frame, len(f0_src), voice, rng)
-    f0 = np.where(f0_src > 0, target, 0.0)
-    gains = np.ones(len(f0))
+    end = max(int(round((last.start + last.duration) / FRAME_S)), starts[-1] + onsets[-1] + 4)
+    nb_frames = end - start_frame
+    nb_bins = syllables[0].sp.shape[1]
+    f0_src = np.zeros(nb_frames)
+    spoken = np.zeros(nb_frames)
+    sp = np.full((nb_frames, nb_bins), 1e-16)
+    ap = np.ones((nb_frames, nb_bins))
+    for index, (group, syllable, onset, start) in enumerate(
+        zip(groups, syllables, onsets, starts, strict=True)
+    ):
+        stop = starts[index + 1] if index + 1 < len(groups) else end
+        a, b = start - start_frame, min(stop, end) - start_frame
+        if b - a < 2:
+            continue
+        src = _syllable_frames(syllable, onset, b - a)
+        f0_src[a:b] = syllable.f0[src]
+        sp[a:b] = syllable.sp[src]
+        ap[a:b] = syllable.ap[src]
+        if group[0].spoken:
+            voiced = syllable.f0[syllable.f0 > 0]
+            reference = float(np.median(voiced)) if len(voiced) else 120.0
+            target_hz = 440.0 * 2 ** ((group[0].pitch - 69) / 12)
+            spoken[a:b] = target_hz / reference  # the word's contour, moved to the note's register
+    target = _pitch_curve(notes, start_frame, nb_frames, voice, rng)
+    f0 = np.where(f0_src > 0, np.where(spoken > 0, f0_src * spoken, target), 0.0)
+    gains = np.ones(nb_frames)
     for note in notes:
         a = int(round(note.start / FRAME_S)) - start_frame
         gains[max(0, a) :] = (note.velocity / 100) ** 2
     sp = sp * gains[:, None]
     if voice.breathiness:
         ap[f0 > 0] = np.clip(ap[f0 > 0] + voice.breathiness * 0.3, 0, 1)
-    fade = min(8, len(f0))
+    fade = min(8, nb_frames)
     sp[:fade] *= np.linspace(0.1, 1, fade)[:, None] ** 2
     sp[-fade:] *= np.linspace(1, 0.1, fade)[:, None] ** 2
     audio = vocoder.synthesize(f0, sp, ap, SPEECH_RATE, FRAME_MS, rng, OUT_RATE)

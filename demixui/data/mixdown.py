@@ -30,6 +30,12 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
     part_info = []
     sends = {stem: np.zeros((nb_samples, 2), dtype=np.float32) for stem in STEMS}
     other_pans = list(rng.permutation([-0.7, -0.45, -0.2, 0.2, 0.45, 0.7]))
+    duck_odds = {"electronic": 0.6, "hiphop": 0.25, "pop": 0.2}.get(song.genre.name, 0.0)
+    ducking = None
+    if rng.random() < duck_odds:  # sidechain "pumping": bass and other duck under the kick
+        kicks = [n.start for n in parts[0].notes if n.pitch in (35, 36)]
+        depth_db = float(rng.uniform(3, 10))
+        ducking = production.sidechain_gain(kicks, nb_samples, depth_db, float(rng.uniform(0.08, 0.25)))
     for part in parts:
         if not part.notes:
             continue
@@ -51,6 +57,8 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
         level = {"drums": -16.0, "bass": -18.0, "vocals": -20.0, "other": -21.0}[part.stem]
         gain = level + float(rng.uniform(-3, 3))
         audio = production.normalise(audio, gain)
+        if ducking is not None and part.stem in ("bass", "other"):
+            audio = audio * ducking[:, None]
         stems[part.stem] += audio
         sends[part.stem] += audio * send
         part_info.append(
@@ -60,6 +68,7 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
                 "stem": part.stem,
                 "program": part.program,
                 "bank": part.bank,
+                "instrument": renderer.preset_name(part.bank, part.program),
                 "effects": production.describe(chain),
                 "reverb_send": round(send, 3),
                 "pan": round(pan, 2),
@@ -93,6 +102,8 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
             for s in song.sections
             if song.seconds_at(s.start_bar * 4) < seconds and song.seconds_at(s.end_bar * 4) > 0
         ],
+        "sidechain_db": round(depth_db, 1) if ducking is not None else 0.0,
+        "instruments": sorted({info["instrument"] for info in part_info}),
         "parts": part_info,
         "vocals": vocals_info,
         "reverbs": reverbs,

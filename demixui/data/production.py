@@ -191,3 +191,19 @@ def master_gain(mixture: np.ndarray, reduction_db: float, block: int = 64) -> np
     gain_blocks = np.minimum(smooth, need)
     positions = (np.arange(nb_blocks) + 0.5) * block
     return np.interp(np.arange(nb_samples), positions, gain_blocks).astype(np.float32)
+
+
+def sidechain_gain(kick_times: list[float], nb_samples: int, depth_db: float, release_s: float) -> np.ndarray:
+    """Gain `(nb_samples,)` dipping by `depth_db` at each kick and recovering over about `release_s` s."""
+    import scipy.signal
+
+    impulses = np.zeros(nb_samples)
+    for time in kick_times:
+        index = int(time * SAMPLE_RATE)
+        if 0 <= index < nb_samples:
+            impulses[index] = 1.0
+    decay = np.exp(-1.0 / (release_s * SAMPLE_RATE))
+    envelope = np.minimum(1.0, scipy.signal.lfilter([1.0], [1.0, -decay], impulses))
+    attack = max(1, int(0.004 * SAMPLE_RATE))  # a 4 ms dip, not a click
+    envelope = np.convolve(envelope, np.ones(attack) / attack)[:nb_samples]
+    return (1.0 - (1.0 - 10 ** (-depth_db / 20)) * envelope).astype(np.float32)

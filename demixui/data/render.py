@@ -81,6 +81,12 @@ class FluidRenderer:
             if self.synth.sfpreset_name(self.sfid, bank, program)
         }
 
+    def preset_name(self, bank: int, program: int) -> str:
+        """The SoundFont's name for a preset (what a part actually sounds like), "" when absent."""
+        if (bank, program) not in self.presets:
+            program = 0
+        return str(self.synth.sfpreset_name(self.sfid, bank, program) or "")
+
     def _run(self, out: np.ndarray, start: int, stop: int) -> None:
         if stop > start:
             view = out[start:stop]

@@ -98,9 +98,10 @@ def test_sung_pitch_follows_the_melody(songs):
     require_executable("espeak-ng")
     from demixui.data.vocals import pw, sing
 
-    song, _, vocal = next((s, p, v) for s, p, v in songs if len(v["lead"]) > 12)
     seconds = 12.0
-    notes = [n for n in vocal["lead"] if n.start + n.duration < seconds]
+    sung = [v for _, _, v in songs if sum(not n.spoken and n.start < seconds - 1 for n in v["lead"]) > 12]
+    vocal = sung[0]
+    notes = [n for n in vocal["lead"] if n.start + n.duration < seconds and not n.spoken]
     audio = sing(notes, vocal["voice"], seconds, np.random.default_rng(0))
     assert audio.shape == (int(seconds * 44100),)
     x = soxr.resample(audio.astype(np.float64), 44100, 16000)

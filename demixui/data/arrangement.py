@@ -151,6 +151,8 @@ class Song:
     seconds: float
     offset_beats: float = 0.0  # the excerpt starts this many beats into the first section
     chord_sevenths: bool = False
+    drift_seconds: float = 0.0  # a live band's tempo wander: the time map moves this far either way
+    drift_beats: float = 16.0  # ... over this period
     extra: dict = field(default_factory=dict)
 
     @property
@@ -166,7 +168,8 @@ class Song:
             frac = np.where(
                 frac < 0.5, frac * self.swing / 0.5, self.swing + (frac - 0.5) * (1 - self.swing) / 0.5
             )
-        return float((whole + frac) * self.seconds_per_beat)
+        drift = self.drift_seconds * np.sin(2 * np.pi * (beat + self.offset_beats) / self.drift_beats)
+        return float((whole + frac) * self.seconds_per_beat + drift)
 
     @property
     def total_bars(self) -> int:
@@ -203,6 +206,9 @@ def plan_song(
         seconds,
         chord_sevenths=genre_obj.name in ("swing", "funk") or rng.random() < 0.15,
     )
+    if genre_obj.name not in ("electronic", "hiphop"):  # programmed genres keep machine time
+        song.drift_seconds = float(rng.uniform(0.0, 0.02))
+        song.drift_beats = float(rng.choice([8.0, 16.0, 32.0]))
     bar_seconds = 4 * song.seconds_per_beat
     # the excerpt starts somewhere in the first section, not always on its downbeat
     offset_bars = int(rng.integers(0, 3))

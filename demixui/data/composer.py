@@ -5,6 +5,8 @@ No audio here: `compose` is cheap, so tests can check the music over many seeds.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from demixui.data.arrangement import GENRES, Song, plan_song
@@ -80,7 +82,14 @@ def compose(seed: int, seconds: float, presets: set[tuple[int, int]]) -> tuple[S
     chorus_notes = [n for n in lead if song.section_at(_beat(song, n.start)).kind == "chorus"]
     if chorus_notes and rng.random() < 0.6:
         backing_voice, _ = choose_voice(rng, language, genre_name)
-        vocal["backing"] = (harmony_line(chorus_notes, song.key, int(rng.choice([2, -2, 4]))), backing_voice)
+        line = harmony_line(chorus_notes, song.key, int(rng.choice([2, -2, 4])))
+        if rng.random() < 0.5:  # "oohs": one held vowel per phrase, gliding through the harmony
+            vowel = str(rng.choice(["ooh", "ah", "oh"]))
+            line = [
+                dataclasses.replace(n, word=vowel if i == 0 or n.start - _end(line[i - 1]) > 0.15 else None)
+                for i, n in enumerate(line)
+            ]
+        vocal["backing"] = (line, backing_voice)
     if rng.random() < 0.25:  # a choir patch behind the chorus, in the vocals stem
         choir = Part("choir", "vocals", "choir", int(rng.choice([52, 53, 54])), 0, "pad")
         for section in song.sections:
@@ -97,6 +106,10 @@ def compose(seed: int, seconds: float, presets: set[tuple[int, int]]) -> tuple[S
         part.notes = in_window(part.notes, seconds)
     vocal["lead"] = in_window(vocal["lead"], seconds)
     return song, parts, vocal
+
+
+def _end(note: Note) -> float:
+    return note.start + note.duration
 
 
 def _beat(song: Song, seconds: float) -> float:

@@ -155,6 +155,28 @@ def available_kit(name: str, presets: set[tuple[int, int]]) -> int:
     return preset if (128, preset) in presets else 0
 
 
+def vary(pattern: dict[int, str], rng: np.random.Generator) -> dict[int, str]:
+    """A song's own version of a genre pattern: an extra kick, snare ghost notes, busier or sparser hats."""
+    out = dict(pattern)
+
+    def put(pitch: int, step: int, char: str) -> None:
+        steps = out.get(pitch, "-" * 16)
+        if steps[step] == "-":
+            out[pitch] = steps[:step] + char + steps[step + 1 :]
+
+    if KICK in out and rng.random() < 0.5:
+        put(KICK, int(rng.choice([3, 7, 10, 11, 14, 15])), "x")
+    if SNARE in out and rng.random() < 0.4:
+        for step in rng.choice([1, 3, 6, 7, 9, 14, 15], size=int(rng.integers(1, 3)), replace=False):
+            put(SNARE, int(step), ".")
+    if HAT in out and rng.random() < 0.3:
+        out[HAT] = "xxxxxxxxxxxxxxxx" if out[HAT].count("x") <= 8 else "x-x-x-x-x-x-x-x-"
+    if HAT in out and rng.random() < 0.25:
+        put(OPEN, int(rng.choice([6, 14])), "x")
+        out[HAT] = "".join("-" if out.get(OPEN, "-" * 16)[i] != "-" else c for i, c in enumerate(out[HAT]))
+    return out
+
+
 def kit_pans(rng: np.random.Generator) -> dict[int, float]:
     """Where each piece sits, as on records: kick and snare centred, hi-hat to one side, toms across the image
     from high to low, crash and ride on opposite sides; drummer's or audience's view at random."""
@@ -194,6 +216,7 @@ def drum_part(song: Song, rng: np.random.Generator, presets: set[tuple[int, int]
     kit = str(rng.choice(genre.kits))
     choices = PATTERNS[genre.name]
     verse, chorus = choices[int(rng.integers(len(choices)))]
+    verse, chorus = vary(verse, rng), vary(chorus, rng)
     timing_ms = float(rng.uniform(3, 12)) if kit not in ("electronic", "808") else float(rng.uniform(0, 3))
     part = Part("drums", "drums", "kit", 0, 128, "groove")
     part.program = available_kit(kit, presets)

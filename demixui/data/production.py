@@ -48,6 +48,13 @@ def effects_for(
             pb.PeakFilter(float(rng.uniform(2000, 5000)), _db(rng, 0, 4), 1.0),
             pb.Compressor(_db(rng, -28, -16), float(rng.uniform(2.5, 6)), 5, 80),
         ]
+        if rng.random() < 0.15:  # grit: a saturated vocal
+            chain.append(pb.Distortion(_db(rng, 4, 14)))
+        if rng.random() < 0.08:  # a "telephone" or lo-fi vocal
+            chain += [
+                pb.HighpassFilter(float(rng.uniform(300, 600))),
+                pb.LowpassFilter(float(rng.uniform(3000, 5000))),
+            ]
         if rng.random() < 0.4:
             chain.append(
                 pb.Delay(

@@ -140,6 +140,12 @@ def _pitch_curve(
     return 440.0 * 2 ** ((midi + scoop + vibrato + drift + jitter - 69) / 12)
 
 
+def _pitch_curve_centre(target: np.ndarray, frames: int = 41) -> np.ndarray:
+    """The target pitch without its vibrato (a moving average over about 200 ms)."""
+    kernel = np.ones(frames) / frames
+    return np.exp2(np.convolve(np.pad(np.log2(target), frames // 2, mode="edge"), kernel, mode="valid"))
+
+
 def _phrases(notes: list[Note], gap: float = 0.2) -> list[list[Note]]:
     phrases: list[list[Note]] = []
     for note in notes:
@@ -212,7 +218,13 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
     for note in notes:
         a = int(round(note.start / FRAME_S)) - start_frame
         gains[max(0, a) :] = (note.velocity / 100) ** 2
-    sp = sp * gains[:, None]
+    # a held note swells a little, the phrase's last one dies away, and vibrato moves the loudness too
+    times = np.arange(nb_frames) * FRAME_S
+    swell = 1 + float(rng.uniform(-0.15, 0.25)) * np.sin(np.pi * np.clip(times / max(times[-1], 1e-3), 0, 1))
+    tail = np.clip((end - start_frame - np.arange(nb_frames)) * FRAME_S / 0.25, 0.35, 1.0)
+    wobble = np.log2(np.maximum(target, 1.0)) - np.log2(_pitch_curve_centre(target))
+    gains *= swell * tail**2 * (1 + 2.0 * np.clip(wobble, -0.05, 0.05))
+    sp = sp * np.maximum(gains, 0.0)[:, None]
     if voice.breathiness:
         ap[f0 > 0] = np.clip(ap[f0 > 0] + voice.breathiness * 0.3, 0, 1)
     fade = min(8, nb_frames)

@@ -10,6 +10,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its a
 import math
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -28,6 +29,7 @@ from demixui.ui.monitor import FLASH_S, UnderrunCounter  # noqa: E402
 from demixui.ui.settings import MAX_RECENT, AppSettings, AudioSettings, SettingsDialog  # noqa: E402
 from demixui.ui.spectrogram import SpectrogramView  # noqa: E402
 from demixui.ui.style import SPECTROGRAM_LEVELS_DB  # noqa: E402
+from demixui.ui.tasks import TaskRunner  # noqa: E402
 from demixui.ui.transport import format_time  # noqa: E402
 
 pytestmark = [
@@ -180,3 +182,20 @@ def test_remembered_live_input_mode_opens_the_input_at_start(qtbot, tmp_path, ti
     qtbot.waitUntil(lambda: window.transport.time_label.text().endswith("/ live"), timeout=WAIT_MS)
     assert not window.transport.seek.isEnabled()
     window.close()
+
+
+def test_task_runner_runs_off_the_gui_thread_in_order_and_joins(qtbot):
+    runner = TaskRunner()
+    gui_thread = threading.current_thread()
+    results, errors = [], []
+    for i in range(3):
+        runner.submit(lambda i=i: (i, threading.current_thread()), results.append, errors.append)
+    runner.submit(lambda: 1 / 0, results.append, errors.append)
+    assert results == []  # callbacks never run inside submit()
+    qtbot.waitUntil(lambda: len(results) == 3 and len(errors) == 1, timeout=WAIT_MS)
+    assert [r[0] for r in results] == [0, 1, 2]
+    assert all(r[1] is not gui_thread for r in results)
+    assert isinstance(errors[0], ZeroDivisionError)
+    worker = results[0][1]
+    runner.shutdown()
+    assert not worker.is_alive()

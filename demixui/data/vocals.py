@@ -185,8 +185,14 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
         else:
             groups.append([note])
     syllables = [analyse(g[0].word or "ah", voice) for g in groups]
-    onsets = [min(s.voiced_start, 24) for s in syllables]
-    starts = [int(round(g[0].start / FRAME_S)) - on for g, on in zip(groups, onsets, strict=True)]
+    onsets, starts = [], []
+    for group, syllable in zip(groups, syllables, strict=True):
+        note_frame = int(round(group[0].start / FRAME_S))
+        onset = min(syllable.voiced_start, 24)
+        if starts:  # a consonant may not reach back past the previous syllable's start (plus 4 frames)
+            onset = max(0, min(onset, note_frame - starts[-1] - 4))
+        onsets.append(onset)
+        starts.append(max(note_frame - onset, starts[-1] + 4) if starts else note_frame - onset)
     last = groups[-1][-1]
     start_frame = starts[0]
     end = max(int(round((last.start + last.duration) / FRAME_S)), starts[-1] + onsets[-1] + 4)
@@ -204,6 +210,7 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
         if b - a < 2:
             continue
         src = _syllable_frames(syllable, onset, b - a)
+        assert len(src) == b - a >= 0 and a >= 0, (len(src), a, b)
         f0_src[a:b] = syllable.f0[src]
         sp[a:b] = syllable.sp[src]
         ap[a:b] = syllable.ap[src]

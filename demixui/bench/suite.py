@@ -32,7 +32,7 @@ class BenchOptions:
     peers: list[str] = field(default_factory=lambda: ["umxl", "umx-uni", "htdemucs", "hs-tasnet"])
     engine_seconds: float = 45.0
     blocksizes: list[int] = field(default_factory=lambda: [128, 256, 512, 1024])
-    eval_tracks: int | None = 4
+    eval_tracks: int | None = 8
     reps: int = 3
     quick: bool = False
 
@@ -54,11 +54,15 @@ def synthetic_mix(nb_samples: int, seed: int = 0) -> np.ndarray:
 
 
 def bench_audio(options: BenchOptions) -> tuple[np.ndarray, str]:
-    """The audio every system runs on, `(nb_samples, 2)` at 44.1 kHz, and where it came from."""
+    """The audio every system runs on, `(nb_samples, 2)` at 44.1 kHz, and where it came from: --audio, else
+    the shipped demo track, else the first test-set mixture, else a synthetic signal."""
+    from demixui.assets import DEMO_TRACK, asset_path
     from demixui.audiofile import read_audio
 
     nb_samples = int(options.seconds * SAMPLE_RATE)
     source: Path | None = options.audio
+    if source is None and asset_path(DEMO_TRACK).is_file():
+        source = asset_path(DEMO_TRACK)
     if source is None and options.test_set is not None:
         try:
             from demixui.data.musdb import list_tracks

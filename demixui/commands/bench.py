@@ -20,7 +20,7 @@ HELP = "measure latency and speed, ours beside the peers'"
 PEER_KEYS = ("umxl", "umx-uni", "htdemucs", "hs-tasnet")
 QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 2.0, "eval_tracks": 1, "reps": 2,
          "peers": ["hs-tasnet"]}
-DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 4, "reps": 3,
+DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 8, "reps": 3,
             "peers": list(PEER_KEYS)}
 
 
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="a short run for CI (under 2 minutes): 5 s of audio, only HS-TasNet as a peer")
     parser.add_argument("--audio", type=Path, metavar="FILE",
-                        help="audio for every system (default: the first test-set mixture, else synthetic)")
+                        help="audio for every system (default: the shipped demo track)")
     parser.add_argument("--test-set", type=Path, metavar="DIR",
                         help="MUSDB18-HQ-layout folder for the quality rows (default: data/test)")
     parser.add_argument("--seconds", type=float, help="seconds of audio for our model (default 30; quick 5)")
@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--blocksizes", type=_blocksizes, default=[128, 256, 512, 1024], metavar="LIST",
                         help="engine block sizes (default 128,256,512,1024)")
     parser.add_argument("--eval-tracks", type=int, metavar="N",
-                        help="test tracks for the quality rows (default 4; quick 1)")
+                        help="test tracks for the quality rows (default 8; quick 1)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH",
                         help="write the report as Markdown (BENCHMARKS.md)")

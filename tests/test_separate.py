@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -45,6 +47,11 @@ def test_stems_have_the_input_rate_and_length_and_sum_to_it(tiny_model_path, tmp
     np.testing.assert_allclose(stems.sum(axis=0), audio, rtol=0, atol=1e-5)  # masks sum to one
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song"]  # no temporary folder left
     assert "x real time" in capsys.readouterr().out
+    # Not the private 0700/0600 of temporary files: what a plain mkdir/open gives under the umask.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert (tmp_path / "out" / "song").stat().st_mode & 0o777 == 0o777 & ~mask
+    assert (tmp_path / "out" / "song" / "bass.wav").stat().st_mode & 0o777 == 0o666 & ~mask
 
 
 def test_other_rate_and_mono_come_back_at_their_own_rate_as_stereo(tiny_model_path, tmp_path):

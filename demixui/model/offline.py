@@ -178,6 +178,7 @@ def separate_file(
             if file_rate != rate:
                 stem = _fit_length(resample(stem, rate, file_rate), nb_samples)
             write_wav_atomic(tmp_dir / f"{name}.wav", stem, file_rate, subtype=subtype)
+        _give_usual_permissions(tmp_dir)
         _move_into_place(tmp_dir, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -191,6 +192,21 @@ def _fit_length(audio: np.ndarray, nb_samples: int) -> np.ndarray:
     if audio.shape[0] >= nb_samples:
         return audio[:nb_samples]
     return np.concatenate([audio, np.zeros((nb_samples - audio.shape[0], audio.shape[1]), audio.dtype)])
+
+
+def _current_umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _give_usual_permissions(folder: Path) -> None:
+    """mkdtemp/mkstemp make private 0700/0600 entries; give the folder and its files the permissions a
+    plain mkdir/open would have under the user's umask."""
+    mask = _current_umask()
+    folder.chmod(0o777 & ~mask)
+    for path in folder.iterdir():
+        path.chmod(0o666 & ~mask)
 
 
 def _move_into_place(tmp_dir: Path, target: Path, overwrite: bool) -> None:

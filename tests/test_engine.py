@@ -336,3 +336,56 @@ def test_bad_input_is_one_clear_error(model, tmp_path, tiny_model_path):
             assert time.monotonic() < deadline
             time.sleep(0.01)
         assert engine.snapshot().error is None
+
+
+@pytest.fixture(scope="module")
+def other_model_path(tmp_path_factory):
+    """A second tiny model (other random weights), exported like `tiny_model_path`."""
+    torch = pytest.importorskip("torch")
+    from demixui.model.export import export_model
+    from demixui.model.network import CONFIGS, Separator
+
+    torch.manual_seed(99)
+    path = tmp_path_factory.mktemp("other_model") / "other.onnx"
+    export_model(Separator(CONFIGS["tiny"]), path, training_data="none", model_version="tiny-other")
+    return str(path)
+
+
+def test_swapping_the_model_while_playing_crossfades_to_it(model, other_model_path, tmp_path):
+    from demixui.model.offline import separate_array
+    from demixui.model.runtime import load_model
+
+    t = np.arange(2 * SR) / SR
+    mix = (0.3 * np.sin(2 * np.pi * 110 * t)[:, None] * [1.0, 0.7]
+           + 0.2 * np.sin(2 * np.pi * 55 * t)[:, None]).astype(np.float32)
+    path = tmp_path / "tones.wav"
+    sf.write(path, mix, SR, subtype="FLOAT")
+    # Real-time pace, so that the swap (loading a model takes a moment) lands in the middle of the file.
+    with Engine(model=model, backend="null", blocksize=256, capture=True) as engine:
+        engine.set_mute("vocals", True)  # not unity: the two models' mixes differ
+        engine.open_file(path)
+
+        def swap():
+            _wait_played(engine, 0.8)
+            engine.load_model(other_model_path)
+
+        swapper = threading.Thread(target=swap)
+        swapper.start()
+        out = play_to_end(engine)[:len(mix) + LATENCY]
+        swapper.join()
+        snap = engine.snapshot()
+    assert snap.app_underruns == 0 and snap.resyncs == 0 and "tiny-other" in snap.model_name
+    pad = np.zeros((LATENCY, 2), np.float32)
+    first = np.concatenate([pad, separate_array(model, mix)[:, 1:].sum(1)])
+    second = np.concatenate([pad, separate_array(load_model(other_model_path), mix)[:, 1:].sum(1)])
+    # Exactly the first model until the swap (after its warm-up) ...
+    is_first = np.abs(out - first).max(axis=1) < 2e-5
+    swapped_at = int(np.argmin(is_first[LATENCY:])) + LATENCY
+    assert 0.8 * SR < swapped_at < 1.5 * SR
+    # ... then the second model (its stream started L before the swap, so close to its offline output) ...
+    tail = slice(swapped_at + 4096, len(out) - LATENCY)
+    assert np.abs(out[tail] - second[tail]).max() < 0.1 * np.abs(first[tail] - second[tail]).max()
+    # ... and no click in between: the largest step between samples is the tones' own.
+    natural = np.abs(np.diff(np.concatenate([pad, mix]), axis=0)).max()
+    assert np.abs(first - second)[LATENCY:].max() > 5 * natural  # switching without a fade would click
+    assert np.abs(np.diff(out, axis=0)).max() <= 1.5 * natural

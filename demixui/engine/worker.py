@@ -9,7 +9,7 @@ source ring, so the worker does not try to separate audio that has been played: 
 resets the separator, starts feeding the source L samples before a point `r0` ahead of the callback (so
 the model's left padding falls on real audio), drops the first L outputs, and publishes the stem span
 `(r0, r0)` before writing anything, so the callback keeps playing dry until valid stems arrive and then
-crossfades back. A swapped model is picked up the same way.
+crossfades back. A swapped model takes over where the stems end, crossfaded from the old one.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from demixui.engine.session import Session
 
 TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
 MAX_HOPS_PER_CALL = 8
+MODEL_CROSSFADE = 1024  # samples over which a swapped-in model takes over from the old one (23 ms)
 
 
 class InferenceTimes:
@@ -53,6 +54,8 @@ class InferenceWorker:
         self._stream = model.new_stream()
         self.times = InferenceTimes()
         self.resyncs = 0  # worker writes
+        self._previous = None  # the replaced model's stream, during a crossfade to the new one
+        self._crossfade_from = 0
         self.failed = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="demixui-inference", daemon=True)
@@ -83,14 +86,17 @@ class InferenceWorker:
             session = engine._session
             new_model = engine._pending_model
             if new_model is not None and new_model is not self._model:
+                previous = self._stream
                 self._model, self._stream = new_model, new_model.new_stream()
                 if session is None or session.latency != self._stream.latency_samples:
                     current = None
-                if current is not None:  # same latency: continue the running session with the new model
+                # Same latency: continue the running session with the new model, crossfading if we can.
+                if current is not None and not self._begin_crossfade(current, previous, fed, out_pos):
                     fed, out_pos, discard_until = self._resync(current, contiguous=True)
                 self.failed = False
             if session is not current:
                 current = session
+                self._previous = None
                 if session is not None:
                     self._stream.reset()
                     fed = out_pos = discard_until = 0
@@ -143,9 +149,16 @@ class InferenceWorker:
             session.source.read_into(fed, mix[:limit - fed])
         t0 = time.perf_counter()
         stems = self._stream.process(mix)
+        nb_out = stems.shape[0]
+        if self._previous is not None:  # a swapped model: crossfade from the old model's stems to the new's
+            old = self._previous.process(mix)
+            ramp = (np.arange(out_pos, out_pos + nb_out) - self._crossfade_from + 1) / MODEL_CROSSFADE
+            ramp = np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None, None]
+            stems = old + ramp * (stems - old)
+            if out_pos + nb_out >= self._crossfade_from + MODEL_CROSSFADE:
+                self._previous = None
         elapsed = time.perf_counter() - t0
         self.times.add(elapsed / (n / self._stream.hop), n // self._stream.hop)
-        nb_out = stems.shape[0]
         if engine._session is not session:
             return fed + n, out_pos + nb_out
         skip = min(nb_out, max(0, discard_until - out_pos))
@@ -156,6 +169,23 @@ class InferenceWorker:
             session.stems.write_at(position, stems[skip:].reshape(nb_out - skip, -1))
             session.stem_span = (start, out_pos + nb_out)
         return fed + n, out_pos + nb_out
+
+    def _begin_crossfade(self, session: Session, previous, fed: int, out_pos: int) -> bool:
+        """Start the new model where the stems end, warmed up on the L samples before, and keep the old
+        stream running for `MODEL_CROSSFADE` samples to crossfade (no click when gains are not unity).
+        False when the worker is not neatly caught up (then it resynchronises instead)."""
+        latency = self._stream.latency_samples
+        start, end = session.stem_span
+        if not (out_pos == fed == end >= session.play_position and fed >= latency
+                and fed - latency >= session.source.oldest() and start <= session.play_position):
+            return False
+        warm_up = np.zeros((latency, 2), np.float32)
+        source_end = session.source_end
+        session.source.read_clipped(fed - latency, warm_up, session.source.written if source_end is None
+                                    else source_end)  # zeros past the end: the tail the old model was fed
+        self._stream.process(warm_up)  # outputs for positions before `fed`: already played or held
+        self._previous, self._crossfade_from = previous, fed
+        return True
 
     def _resync(self, session: Session, contiguous: bool = False) -> tuple[int, int, int]:
         """Restart the separator (fresh state) so that its first valid output lands at `r0`: ahead of the
@@ -174,5 +204,6 @@ class InferenceWorker:
         # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.
         session.stem_span = (start, r0)  # published before anything is written at r0
         self._stream.reset()
+        self._previous = None
         self.resyncs += 1
         return q0, q0, r0

@@ -145,3 +145,12 @@ def test_help_states_the_channel_policy(flag, capsys):
         main(["separate", flag])
     text = " ".join(capsys.readouterr().out.split())
     assert "mono input is duplicated" in text and "downmixed" in text and "--overwrite" in text
+
+
+def test_an_output_root_that_is_a_file_is_one_line_per_input(tiny_model_path, tmp_path, capsys):
+    write_music(tmp_path / "song.wav", 4000)
+    (tmp_path / "out").write_text("a file, not a folder")
+    assert separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "1 of 1 inputs failed" in err
+    assert (tmp_path / "out").read_text() == "a file, not a folder"

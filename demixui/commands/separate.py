@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
                 result = separate_file(model, input_path, args.out, overwrite=args.overwrite,
                                        output_format=args.output_format, progress=on_progress)
-        except DemixError as error:
+        except (DemixError, OSError) as error:  # OSError: a folder or file the OS refused (names it)
             failures += 1
             print(f"demixui: error: {error}", file=sys.stderr)
             continue

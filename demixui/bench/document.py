@@ -22,10 +22,10 @@ How to read it:
   whatever its algorithm needs beyond the chunk (the STFT window overlap n_fft - hop for spectrogram models,
   the encoder overlap for HS-TasNet; none for HTDemucs, whose chunk is its 7.8 s segment), plus the time to
   compute the chunk; it keeps up only if that compute time is at most the chunk. **RT chunk** is the smallest
-  chunk on a ladder of sizes that keeps up (bisected; each size timed as the median of {reps} calls after a
-  warm-up, HTDemucs' segment as 2 calls), **chunk compute** its compute time; the notes under the table list
-  every size tried. For a bidirectional model this is a lower bound: cut that short it also loses its future
-  context.
+  chunk on a ladder of sizes that keeps up (bisected; each size timed as the fastest of {reps} calls after a
+  warm-up, HTDemucs' segment of 2 calls: the least disturbed call, generous to every system alike), **chunk
+  compute** its compute time; the notes under the table list every size tried. For a bidirectional model
+  this is a lower bound: cut that short it also loses its future context.
 - **Peers** are built from their published code on PyPI with **random weights** (no pretrained weights are
   needed to time an architecture, and none can be downloaded here); speed does not depend on the weights.
 - **Ours in detail**: inference time per hop (one hop per call, as the engine streams) as a share of the hop's

@@ -118,6 +118,7 @@ def _htdemucs_peer() -> Peer:
     model.eval()
     segment = int(model.segment * SAMPLE_RATE)
 
+    @torch.inference_mode()
     def offline(mix: np.ndarray) -> object:
         return apply_model(model, _as_batch(mix), shifts=1, split=True, overlap=0.25, progress=False)
 
@@ -199,17 +200,26 @@ def measure_peer(key: str, mix: np.ndarray, reps: int = 3) -> Row:
         peer = PEERS[key][1]()
     except ImportError as error:  # ModuleNotFoundError and PackageNotFoundError (an ImportError too)
         return Row("speed", title, {}, reason=f"cannot import its package: {error}; {INSTALL_HINT}")
+    try:
+        return _time_peer(title, peer, mix, reps)
+    except Exception as error:  # noqa: BLE001 - a peer's own failure (e.g. a newer dependency) is its row's
+        return Row("speed", title, {}, reason=f"failed while timing: {type(error).__name__}: {error}")
+
+
+def _time_peer(title: str, peer: Peer, mix: np.ndarray, reps: int) -> Row:
     duration = mix.shape[0] / SAMPLE_RATE
+    fixed = len(peer.ladder) == 1  # HTDemucs: a warm-up would cost a whole 7.8 s segment
+    if not fixed:
+        peer.offline(mix[:2 * SAMPLE_RATE])  # warm-up: first-call allocations and caches
     offline_rtf = time_call(lambda: peer.offline(mix)) / duration
     figures = {"params_m": peer.params / 1e6, "offline_rtf": offline_rtf}
     notes = [f"{peer.package}, random weights", *peer.notes]
-    if offline_rtf >= 1 and len(peer.ladder) > 1:
+    if offline_rtf >= 1 and not fixed:
         # Shorter chunks are never cheaper per second than the whole file, so no chunk can keep up either.
         result = ChunkResult(None, None, peer.overlap_samples, SAMPLE_RATE, (),
                              reason=f"cannot keep up on one thread here: offline it computes "
                                     f"{offline_rtf:.2f} s per second of audio")
     else:
-        fixed = len(peer.ladder) == 1
         measure = step_timer(peer.make_step, reps=2 if fixed else reps, warmup=0 if fixed else 1)
         result = smallest_realtime_chunk(measure, peer.ladder, peer.overlap_samples, SAMPLE_RATE)
     return chunk_row(title, figures, result, notes)

@@ -6,14 +6,14 @@ Smallest real-time latency: a system that processes audio in chunks of C samples
 a chunk only once the whole chunk has arrived (C), plus whatever its algorithm needs beyond the chunk (A: the
 STFT's window overlap n_fft - hop for spectrogram models, the encoder overlap for HS-TasNet, nothing for a
 fixed-segment model that takes the segment as its chunk), plus the time to compute that chunk t(C). It keeps
-up only when t(C) <= C. We search a ladder of chunk sizes for the smallest that keeps up and
-report `C + A + t(C)`, with t(C) the median of a few calls after a warm-up call. This is a lower bound for a
-bidirectional model, which also loses its future context when cut into short chunks.
+up only when t(C) <= C. We search a ladder of chunk sizes for the smallest that keeps up and report
+`C + A + t(C)`, with t(C) the fastest of a few calls after a warm-up call (the call least disturbed by other
+processes: generous to every system alike). This is a lower bound for a bidirectional model, which also loses
+its future context when cut into short chunks.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,11 +32,11 @@ def time_call(fn: Callable[[], object]) -> float:
     return compute_clock() - start
 
 
-def median_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
-    """Median seconds over `reps` calls after `warmup` untimed calls."""
+def best_time(fn: Callable[[], object], reps: int, warmup: int = 1) -> float:
+    """The fastest of `reps` timed calls after `warmup` untimed calls, in compute seconds."""
     for _ in range(warmup):
         fn()
-    return statistics.median(time_call(fn) for _ in range(max(reps, 1)))
+    return min(time_call(fn) for _ in range(max(reps, 1)))
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ChunkResult:
     compute_seconds: float | None
     overlap_samples: int
     sample_rate: int
-    tried: tuple[tuple[int, float], ...]  # (chunk samples, median compute seconds) in ladder order
+    tried: tuple[tuple[int, float], ...]  # (chunk samples, compute seconds) in ladder order
     reason: str | None = None
 
     @property
@@ -96,11 +96,11 @@ def smallest_realtime_chunk(
 
 def step_timer(make_step: Callable[[int], Callable[[], object]], reps: int, warmup: int = 1
                ) -> Callable[[int], float]:
-    """`measure(C)` for `smallest_realtime_chunk`: the median compute seconds of `make_step(C)()`.
+    """`measure(C)` for `smallest_realtime_chunk`: the best compute seconds of `make_step(C)()`.
 
     `make_step(C)` returns a function that processes the next chunk of C samples (a stateful stream keeps its
     state across calls; a stateless chunked model recomputes its overlap every call)."""
-    return lambda chunk: median_time(make_step(chunk), reps, warmup)
+    return lambda chunk: best_time(make_step(chunk), reps, warmup)
 
 
 def doubling_ladder(first: int, largest: int) -> list[int]:

@@ -20,6 +20,7 @@ import numpy as np
 
 from demixui.engine.analysis import Analysis, Recorder
 from demixui.engine.backends import NullOutput, PortAudioInput, PortAudioOutput
+from demixui.engine.mix import STEMS, MixSettings
 from demixui.engine.playback import Playback
 from demixui.engine.reader import FileReader, probe_file
 from demixui.engine.session import Session, SourceInfo
@@ -28,9 +29,7 @@ from demixui.engine.telemetry import build_snapshot
 from demixui.engine.worker import InferenceWorker
 from demixui.errors import DemixError, DeviceError, ModelFileError
 
-STEMS = ("vocals", "drums", "bass", "other")
 BACKENDS = ("portaudio", "null", "null-fast")
-MAX_GAIN_DB = 12.0
 
 
 def check_blocksize(frames: int) -> int:
@@ -75,11 +74,7 @@ class Engine:
         self._retired: list[Session] = []  # old sessions are freed here, never in the callback
         self._playing = False
         self._loop = False
-        self._gains_db = [0.0] * len(STEMS)
-        self._muted = [False] * len(STEMS)
-        self._soloed = [False] * len(STEMS)
-        self._karaoke = False
-        self._karaoke_db = math.inf
+        self._mix = MixSettings()
         self._gain_targets = np.ones(len(STEMS), np.float32)
         self._pending_model = None
         self._output_device = output_device
@@ -176,50 +171,33 @@ class Engine:
 
     # -- the mix ---------------------------------------------------------------------------------------------
     def set_gain_db(self, stem: str, gain_db: float) -> None:
-        gain_db = float(gain_db)
-        if math.isnan(gain_db) or gain_db > MAX_GAIN_DB:
-            raise DemixError(f"gain {gain_db} dB for {stem} is outside -inf..+{MAX_GAIN_DB:g} dB")
         with self._lock:
-            self._gains_db[self._stem_index(stem)] = gain_db
+            self._mix.set_gain_db(stem, gain_db)
             self._publish_gains()
 
     def set_mute(self, stem: str, on: bool) -> None:
         with self._lock:
-            self._muted[self._stem_index(stem)] = bool(on)
+            self._mix.muted[self._mix.index(stem)] = bool(on)
             self._publish_gains()
 
     def set_solo(self, stem: str, on: bool) -> None:
         with self._lock:
-            self._soloed[self._stem_index(stem)] = bool(on)
+            self._mix.soloed[self._mix.index(stem)] = bool(on)
             self._publish_gains()
 
     def set_karaoke(self, on: bool, reduction_db: float = math.inf) -> None:
-        reduction_db = float(reduction_db)
-        if math.isnan(reduction_db) or reduction_db < 0:
-            raise DemixError(f"karaoke reduction must be a positive number of dB, got {reduction_db}")
         with self._lock:
-            self._karaoke, self._karaoke_db = bool(on), reduction_db
+            self._mix.set_karaoke(on, reduction_db)
             self._publish_gains()
 
     def reset_mix(self) -> None:
         with self._lock:
-            n = len(STEMS)
-            self._gains_db, self._muted, self._soloed = [0.0] * n, [False] * n, [False] * n
-            self._karaoke, self._karaoke_db = False, math.inf
+            self._mix = MixSettings()
             self._publish_gains()
 
     def effective_gains(self) -> np.ndarray:
-        """The linear gain each stem is heading to: mute wins over solo; any solo silences the others."""
-        any_solo = any(self._soloed)
-        gains = np.zeros(len(STEMS), np.float32)
-        for i, stem in enumerate(STEMS):
-            if self._muted[i] or (any_solo and not self._soloed[i]):
-                continue
-            gain_db = self._gains_db[i]
-            if stem == "vocals" and self._karaoke:
-                gain_db -= self._karaoke_db
-            gains[i] = 0.0 if gain_db == -math.inf else 10.0 ** (gain_db / 20.0)
-        return gains
+        """The linear gain each stem is heading to (see `mix.py` for the mute/solo/karaoke rules)."""
+        return self._mix.gains()
 
     # -- devices, block size, model, recording ---------------------------------------------------------------
     def set_output_device(self, device) -> None:
@@ -330,14 +308,8 @@ class Engine:
             gc.unfreeze()
 
     # -- internals -------------------------------------------------------------------------------------------
-    def _stem_index(self, stem: str) -> int:
-        try:
-            return STEMS.index(stem)
-        except ValueError:
-            raise DemixError(f"unknown stem {stem!r}; one of {', '.join(STEMS)}") from None
-
     def _publish_gains(self) -> None:
-        self._gain_targets = self.effective_gains()  # a new array: the callback never sees a half-written one
+        self._gain_targets = self._mix.gains()  # a new array: the callback never sees a half-written one
 
     def _publish(self, session: Session) -> None:
         old = self._session
@@ -355,7 +327,8 @@ class Engine:
         if device not in (None, "null"):
             raise DeviceError(f"no output device {device!r} on the null backend (it has one: 'null')")
         return NullOutput(self.playback.callback, blocksize, self.sample_rate,
-                          realtime=self.backend == "null", ready=self._ready, capture=self._capture)
+                          realtime=self.backend == "null", ready=self.playback.ready_for_null_clock,
+                          capture=self._capture)
 
     def _reopen_output(self, device, blocksize: int) -> None:
         old = self._output
@@ -392,30 +365,6 @@ class Engine:
             self._input_overflows += 1  # the output is not consuming (stalled): drop rather than overwrite
             return
         session.source.write(block[:frames])
-
-    def _live_prefill(self, frames: int) -> int:
-        """Input samples to collect before a live session starts playing: one output block plus a ramp (the
-        callback's look-ahead), one hop (the model's granularity) and two hops of time to compute them in
-        (23 ms at hop 512: the worker's slack against a busy machine). The callback starts at the first
-        block boundary after that, so the live buffer is this rounded up to whole blocks."""
-        return frames + self.playback.ramp + 3 * self.hop
-
-    def _ready(self, frames: int) -> int:
-        """For the null-fast clock: 1 if the next block can be rendered without a fallback, 0 if it should
-        wait for the worker (or for the analysis thread to drain the monitor), -1 if nothing is playing."""
-        playback = self.playback
-        if playback.monitor.written + frames - playback.monitor_read > playback.monitor.capacity:
-            return 0
-        session = self._session
-        if session is None or session.ended:
-            return -1
-        if not session.info.live and not self._playing:
-            return 1 if playback.transport > 0.0 else -1  # render the fade-out, then idle
-        if session.source_error is not None or self.worker.failed:
-            return 1  # no stems will come: render the dry mix
-        if session.info.live and not session.started and session.source.written < self._live_prefill(frames):
-            return 1  # the clock itself must feed more input first
-        return int(playback._stems_ready(session, frames))
 
     def _report_error(self, message: str, fatal: bool = False) -> None:
         with self._error_lock:

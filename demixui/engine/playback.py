@@ -134,7 +134,7 @@ class Playback:
         if session.started:
             return True
         if session.info.live:  # enough input for the look-ahead, and the first stems separated
-            ready = session.source.written >= self._engine._live_prefill(n)
+            ready = session.source.written >= self.live_prefill(n)
             waiting = ready and not self._stems_ready(session, n)
         else:
             ready = self._stems_ready(session, n) or session.source_error is not None
@@ -147,6 +147,30 @@ class Playback:
             session.output_offset = self.frames_out
             session.started = True
         return ready
+
+    def live_prefill(self, frames: int) -> int:
+        """Input samples to collect before a live session starts playing: one output block plus a ramp (the
+        callback's look-ahead), one hop (the model's granularity) and two hops of time to compute them in
+        (23 ms at hop 512: the worker's slack against a busy machine). The callback starts at the first
+        block boundary after that, so the live buffer is this rounded up to whole blocks."""
+        return frames + self.ramp + 3 * self._engine.hop
+
+    def ready_for_null_clock(self, frames: int) -> int:
+        """For the null-fast clock: 1 if the next block can be rendered without a fallback, 0 if it should
+        wait for the worker (or for the analysis thread to drain the monitor), -1 if nothing is playing."""
+        engine = self._engine
+        if self.monitor.written + frames - self.monitor_read > self.monitor.capacity:
+            return 0
+        session = engine._session
+        if session is None or session.ended:
+            return -1
+        if not session.info.live and not engine._playing:
+            return 1 if self.transport > 0.0 else -1  # render the fade-out, then idle
+        if session.source_error is not None or engine.worker.failed:
+            return 1  # no stems will come: render the dry mix
+        if session.info.live and not session.started and session.source.written < self.live_prefill(frames):
+            return 1  # the clock itself must feed more input first
+        return int(self._stems_ready(session, frames))
 
     def _stems_ready(self, session: Session, n: int) -> bool:
         """Whether the stems for the next `n` samples plus one ramp (or up to the end) are held."""

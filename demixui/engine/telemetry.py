@@ -49,6 +49,7 @@ def build_snapshot(engine) -> EngineSnapshot:
     p50, p99, worst, rtf = inference_stats(engine.worker.times.recent(), hop_budget_ms)
     stem_rms, stem_peak, out_peak = engine.analysis.levels
     lead = engine.worker.lead()
+    mix = engine._mix
     return EngineSnapshot(
         state=engine_state(engine),
         source_name="" if session is None else session.info.name,
@@ -70,11 +71,11 @@ def build_snapshot(engine) -> EngineSnapshot:
         stem_rms_db=tuple(stem_rms),
         stem_peak_db=tuple(stem_peak),
         output_peak_db=tuple(out_peak),
-        gains_db=tuple(engine._gains_db),
-        muted=tuple(engine._muted),
-        soloed=tuple(engine._soloed),
-        karaoke=engine._karaoke,
-        karaoke_reduction_db=engine._karaoke_db,
+        gains_db=tuple(mix.gains_db),
+        muted=tuple(mix.muted),
+        soloed=tuple(mix.soloed),
+        karaoke=mix.karaoke,
+        karaoke_reduction_db=mix.karaoke_db,
         blocksize=engine.blocksize,
         output_device=output.name,
         sample_rate=sr,

@@ -28,6 +28,7 @@ class LevelMeter(QWidget):
         """`padding_px`: blank space above and below, to line the scale up with a fader's handle travel."""
         super().__init__(parent)
         self._padding = float(padding_px)
+        self._drawn: tuple[int, ...] = ()
         self._colour = QColor(colour)
         self._rms = [-math.inf] * nb_bars
         self._peak = [-math.inf] * nb_bars
@@ -46,17 +47,17 @@ class LevelMeter(QWidget):
     def set_levels(self, rms_db, peak_db) -> None:
         """One RMS and one peak level (dBFS, -inf for silence) per bar."""
         now = time.monotonic()
-        changed = False
         for i, (rms, peak) in enumerate(zip(rms_db, peak_db, strict=True)):
             if peak >= self._hold[i] or now - self._hold_time[i] > PEAK_HOLD_S:
                 self._hold[i] = peak
                 self._hold_time[i] = now
-                changed = True
-            if rms != self._rms[i] or peak != self._peak[i]:
-                changed = True
             self._rms[i] = rms
             self._peak[i] = peak
-        if changed:
+        # Repaint only when a bar, peak or hold mark moves a whole pixel: most ticks change nothing visible.
+        height = max(1, self.height() - 2 * self._padding)
+        pixels = tuple(round(height * db_to_fraction(v)) for v in (*self._rms, *self._peak, *self._hold))
+        if pixels != self._drawn:
+            self._drawn = pixels
             self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API

@@ -6,20 +6,19 @@ from __future__ import annotations
 import math
 import time
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from demixui.ui.style import DANGER, OK, WARNING
+from demixui.ui.style import ACCENT, DANGER, OK, WARNING
 
 FLASH_S = 0.8
 
@@ -59,19 +58,43 @@ def _label(text: str = "", name: str = "Figure") -> QLabel:
     return label
 
 
-def _bar() -> QProgressBar:
-    bar = QProgressBar()
-    bar.setRange(0, 1000)
-    bar.setTextVisible(False)
-    bar.setFixedHeight(6)
-    return bar
+class FillBar(QWidget):
+    """A thin bar showing a fraction 0..1, coloured by how close it is to full. Cheaper than QProgressBar,
+    whose setValue() repaints synchronously (GIL held) on every change."""
 
+    def __init__(self, coloured: bool = False):
+        super().__init__()
+        self.fraction = 0.0
+        self.coloured = coloured  # green -> amber at 60 % -> red at 100 % (a budget); else the accent colour
+        self.setFixedHeight(6)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
 
-def _bar_colour(bar: QProgressBar, fraction: float) -> None:
-    colour = OK if fraction < 0.6 else WARNING if fraction < 1.0 else DANGER
-    if bar.property("colour") != colour:
-        bar.setProperty("colour", colour)
-        bar.setStyleSheet(f"QProgressBar::chunk {{ background: {colour}; border-radius: 3px; }}")
+    def colour(self) -> str:
+        if not self.coloured:
+            return ACCENT
+        return OK if self.fraction < 0.6 else WARNING if self.fraction < 1.0 else DANGER
+
+    def set_fraction(self, fraction: float) -> None:
+        fraction = fraction if math.isfinite(fraction) else 0.0
+        old_px = round(min(1.0, self.fraction) * self.width())
+        self.fraction = max(0.0, fraction)
+        if round(min(1.0, self.fraction) * self.width()) != old_px or self.colour() != self._painted_colour:
+            self.update()  # only when a pixel or the colour changes
+
+    _painted_colour = ""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#252932"))
+        painter.drawRoundedRect(QRectF(self.rect()), 3, 3)
+        self._painted_colour = self.colour()
+        width = min(1.0, self.fraction) * self.width()
+        if width >= 1:
+            painter.setBrush(QColor(self._painted_colour))
+            painter.drawRoundedRect(QRectF(0, 0, width, self.height()), 3, 3)
+        painter.end()
 
 
 class UnderrunCounter(QLabel):
@@ -115,7 +138,7 @@ class MonitorPanel(QFrame):
             "Inference time per model hop: median (p50) and 99th percentile,"
             " against the hop's real-time budget"
         )
-        self.inference_bar = _bar()
+        self.inference_bar = FillBar(coloured=True)
         self.inference_bar.setToolTip("p99 inference time as a share of the hop budget")
         self.realtime = ElidedLabel("Figure")
         self.realtime.setToolTip(
@@ -126,7 +149,7 @@ class MonitorPanel(QFrame):
             "Model fell behind: the dry mix was played instead (app underruns)"
         )
         self.device_underruns = UnderrunCounter("The sound device ran dry (device underruns)")
-        self.ring_fill = _bar()
+        self.ring_fill = FillBar()
         self.ring_fill.setToolTip("How full the separated-audio buffer is")
         self.ring_label = _label("", "Figure")
         self.details = ElidedLabel("Dim")
@@ -175,15 +198,14 @@ class MonitorPanel(QFrame):
         self.inference.setText(f"p50 {_ms(snap.inference_p50_ms)} · p99 {_ms(snap.inference_p99_ms)}")
         budget_share = snap.inference_p99_ms / snap.hop_budget_ms if snap.hop_budget_ms > 0 else 0.0
         budget_share = budget_share if math.isfinite(budget_share) else 0.0
-        self.inference_bar.setValue(int(min(1.0, budget_share) * 1000))
-        _bar_colour(self.inference_bar, budget_share)
+        self.inference_bar.set_fraction(budget_share)
         rtf = snap.realtime_factor
         rtf_text = f"{rtf:.2f}×" if math.isfinite(rtf) else "–"
         self.realtime.setText(f"budget {_ms(snap.hop_budget_ms)} · RTF {rtf_text}")
         self.app_underruns.show_count(int(snap.app_underruns), now)
         self.device_underruns.show_count(int(snap.device_underruns), now)
         fill = min(1.0, max(0.0, float(snap.ring_fill)))
-        self.ring_fill.setValue(int(fill * 1000))
+        self.ring_fill.set_fraction(fill)
         self.ring_label.setText(f"ring {fill * 100:.0f} % full")
         device = snap.output_device if snap.output_device not in (None, "") else "default device"
         self.details.setText(

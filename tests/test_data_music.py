@@ -94,7 +94,7 @@ def test_keys_and_chords_are_diatonic():
 
 
 def test_sung_pitch_follows_the_melody(songs):
-    """An f0 estimate (WORLD's harvest) of the dry lead vocal, against the melody's notes."""
+    """An f0 estimate (WORLD's DIO + StoneMask) of the dry lead vocal, against the melody's notes."""
     require_executable("espeak-ng")
     from demixui.data.vocals import pw, sing
 
@@ -105,7 +105,8 @@ def test_sung_pitch_follows_the_melody(songs):
     audio = sing(notes, vocal["voice"], seconds, np.random.default_rng(0))
     assert audio.shape == (int(seconds * 44100),)
     x = soxr.resample(audio.astype(np.float64), 44100, 16000)
-    f0, times = pw.harvest(x, 16000, f0_floor=60.0, f0_ceil=900.0, frame_period=5.0)
+    f0, times = pw.dio(x, 16000, f0_floor=60.0, f0_ceil=900.0, frame_period=5.0)
+    f0 = pw.stonemask(x, f0, times, 16000)
     errors = []
     for note in notes:
         if note.duration < 0.2:

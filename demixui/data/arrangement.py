@@ -5,6 +5,7 @@ Times are in beats inside a plan; `Song.seconds_at(beat)` maps them to seconds (
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -160,16 +161,17 @@ class Song:
         return 60.0 / self.tempo
 
     def seconds_at(self, beat: float) -> float:
-        """Seconds from the start of the excerpt for a beat position, with swung eighths."""
+        """Seconds from the start of the excerpt for a beat position, with swung eighths and tempo wander."""
         beat = beat - self.offset_beats
-        whole = np.floor(beat)
+        whole = math.floor(beat)
         frac = beat - whole
         if self.swing != 0.5:
-            frac = np.where(
-                frac < 0.5, frac * self.swing / 0.5, self.swing + (frac - 0.5) * (1 - self.swing) / 0.5
-            )
-        drift = self.drift_seconds * np.sin(2 * np.pi * (beat + self.offset_beats) / self.drift_beats)
-        return float((whole + frac) * self.seconds_per_beat + drift)
+            if frac < 0.5:
+                frac = frac * self.swing / 0.5
+            else:
+                frac = self.swing + (frac - 0.5) * (1 - self.swing) / 0.5
+        drift = self.drift_seconds * math.sin(2 * math.pi * (beat + self.offset_beats) / self.drift_beats)
+        return (whole + frac) * self.seconds_per_beat + drift
 
     @property
     def total_bars(self) -> int:

@@ -9,7 +9,7 @@ import numpy as np
 
 from demixui.data.arrangement import Song
 from demixui.data.harmony import pitch_in_range
-from demixui.data.score import Note, Part
+from demixui.data.score import Note, Part, clip
 
 LOW, HIGH = 28, 55
 PROGRAM_NAMES = {
@@ -104,6 +104,6 @@ def bass_part(song: Song, rng: np.random.Generator) -> Part:
                 velocity = (100 if accent else 82) * (0.8 + 0.3 * section.energy) + rng.normal(0, 6)
                 start = song.seconds_at(beat) + rng.normal(0, 0.006)
                 duration = length * legato * song.seconds_per_beat
-                part.notes.append(Note(start, duration, int(pitch), int(np.clip(velocity, 30, 127))))
+                part.notes.append(Note(start, duration, int(pitch), int(clip(velocity, 30, 127))))
                 previous = root
     return part

@@ -46,7 +46,7 @@ def synthesise_corpus(
                     bar.update()
     finally:
         bar.close()
-    _clean_partials(out)
+        _clean_partials(out)  # an interrupted run leaves only whole tracks
 
 
 def _clean_partials(out: Path) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from demixui.data.arrangement import Song
-from demixui.data.score import Note, Part
+from demixui.data.score import Note, Part, clip
 
 KITS = {"standard": 0, "room": 8, "power": 16, "electronic": 24, "808": 25, "jazz": 32, "brush": 40}
 KICK, SIDE, SNARE, CLAP, HAT, PEDAL, OPEN, CRASH, RIDE, BELL, TAMB, SHAKER = (
@@ -255,7 +255,7 @@ def drum_part(song: Song, rng: np.random.Generator, presets: set[tuple[int, int]
                         velocity *= 0.8  # off-beat hats softer, as a drummer plays them
                     start = song.seconds_at(beat) + rng.normal(0, timing_ms / 1000)
                     notes.append(
-                        Note(start, 0.25 * song.seconds_per_beat, pitch, int(np.clip(velocity, 20, 127)))
+                        Note(start, 0.25 * song.seconds_per_beat, pitch, int(clip(velocity, 20, 127)))
                     )
     notes.sort(key=lambda n: n.start)
     return part

@@ -9,7 +9,7 @@ import numpy as np
 
 from demixui.data.arrangement import Song
 from demixui.data.harmony import Key
-from demixui.data.score import Note
+from demixui.data.score import Note, clip
 
 # Lyrics: one-syllable-ish words per espeak-ng language (the singer's language decides the vowels).
 WORDS = {
@@ -86,7 +86,7 @@ def _pitches(
         strong = abs(beat - round(beat)) < 1e-6 and int(round(beat)) % 2 == 0
         index = scale.index(current)
         step = int(rng.choice([-2, -1, -1, 0, 1, 1, 2])) if i else 0
-        index = int(np.clip(index + step, 0, len(scale) - 1))
+        index = int(clip(index + step, 0, len(scale) - 1))
         current = scale[index]
         if strong or i == len(beats) - 1:
             tones = [p for p in scale if p % 12 in chord]
@@ -140,7 +140,7 @@ def lead_melody(
             for (onset, length), word, tie, pitch in zip(rhythm, lyric, melisma, pitches, strict=True):
                 start = song.seconds_at(b0 + onset) + rng.normal(0, 0.012)
                 end = song.seconds_at(b0 + onset + length)
-                velocity = int(np.clip(90 + 20 * section.energy + rng.normal(0, 6), 50, 127))
+                velocity = int(clip(90 + 20 * section.energy + rng.normal(0, 6), 50, 127))
                 notes.append(
                     Note(start, max(0.08, end - start), pitch, velocity, None if tie else word, spoken=rap)
                 )
@@ -153,6 +153,6 @@ def harmony_line(notes: list[Note], key: Key, steps: int) -> list[Note]:
     out = []
     for note in notes:
         index = min(range(len(scale)), key=lambda i: abs(scale[i] - note.pitch))
-        pitch = scale[int(np.clip(index + steps, 0, len(scale) - 1))]
+        pitch = scale[int(clip(index + steps, 0, len(scale) - 1))]
         out.append(Note(note.start, note.duration, pitch, int(note.velocity * 0.8), note.word))
     return out

@@ -7,7 +7,7 @@ import numpy as np
 
 from demixui.data.arrangement import Song
 from demixui.data.harmony import voice_chord
-from demixui.data.score import Note, Part
+from demixui.data.score import Note, Part, clip
 
 # family -> (GM programs, roles it plays, register low, register high)
 FAMILIES: dict[str, tuple[tuple[int, ...], tuple[str, ...], int, int]] = {
@@ -125,7 +125,7 @@ def _counter_step(
     """The next note of a slow counter-melody: mostly steps in the scale, on a chord tone at each half bar."""
     scale = song.key.scale_pitches(low, high)
     index = min(range(len(scale)), key=lambda i: abs(scale[i] - current))
-    index = int(np.clip(index + int(rng.choice([-2, -1, -1, 1, 1, 2, 0])), 0, len(scale) - 1))
+    index = int(clip(index + int(rng.choice([-2, -1, -1, 1, 1, 2, 0])), 0, len(scale) - 1))
     pitch = scale[index]
     chord = song.chord_at(beat)
     if abs(beat - round(beat)) < 1e-6 and int(round(beat)) % 2 == 0:
@@ -158,6 +158,6 @@ def _chord_notes(
     start = song.seconds_at(beat) + rng.normal(0, 0.006)
     end = song.seconds_at(beat + length)
     for order, pitch in enumerate(pitches):
-        velocity = int(np.clip(base + rng.normal(0, 6), 25, 127))
+        velocity = int(clip(base + rng.normal(0, 6), 25, 127))
         onset = start + order * strum
         part.notes.append(Note(onset, max(0.05, end - onset), int(pitch), velocity))

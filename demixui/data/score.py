@@ -42,3 +42,8 @@ def in_window(notes: list[Note], seconds: float) -> list[Note]:
             note = dataclasses.replace(note, start=0.0, duration=end)
         out.append(note)
     return out
+
+
+def clip(value: float, low: float, high: float) -> float:
+    """`value` limited to [low, high]; np.clip costs microseconds per scalar, composing calls it often."""
+    return min(max(value, low), high)

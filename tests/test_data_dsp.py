@@ -1,0 +1,117 @@
+"""The generator's signal processing: the vocoder's pitch, mixing laws, the mastering gain and sidechain, and
+crowded or rapped vocal lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import soxr
+
+from demixui.data import production, vocoder
+from demixui.data.score import Note
+from tests.conftest import require_executable
+
+
+def harvest_midi(audio: np.ndarray, rate: int = 44100) -> tuple[np.ndarray, np.ndarray]:
+    from demixui.data.vocals import pw
+
+    x = soxr.resample(audio.astype(np.float64), rate, 16000)
+    f0, times = pw.dio(x, 16000, f0_floor=60.0, f0_ceil=900.0, frame_period=5.0)
+    f0 = pw.stonemask(x, f0, times, 16000)
+    with np.errstate(divide="ignore"):
+        return np.where(f0 > 0, 69 + 12 * np.log2(f0 / 440), np.nan), times
+
+
+def test_vocoder_voiced_frames_have_the_requested_pitch_and_unvoiced_are_noise():
+    nb_frames, nb_bins = 400, 513  # 2 s at 5 ms
+    freqs = np.linspace(0, 11025, nb_bins)
+    sp = np.tile(1e-3 / (1 + (freqs / 1000) ** 2), (nb_frames, 1))  # a smooth, falling envelope
+    f0 = np.full(nb_frames, 220.0)
+    f0[200:] = 0.0  # the second second unvoiced
+    ap = np.where(f0[:, None] > 0, 0.05, 1.0) * np.ones((1, nb_bins))
+    audio = vocoder.synthesize(f0, sp, ap, 22050, 5.0, np.random.default_rng(0))
+    assert audio.shape == (88200,) and np.isfinite(audio).all()
+    midi, times = harvest_midi(audio)
+    voiced = (times > 0.1) & (times < 0.9)
+    assert abs(np.nanmedian(midi[voiced]) - 57.0) < 0.2  # 220 Hz = A3 = MIDI 57
+    unvoiced = (times > 1.1) & (times < 1.9)
+    assert np.mean(np.isnan(midi[unvoiced])) > 0.8
+    rms = lambda a, b: np.sqrt(np.mean(audio[int(a * 44100) : int(b * 44100)] ** 2))  # noqa: E731
+    assert rms(1.1, 1.9) > 0.05 * rms(0.1, 0.9), "noise too quiet: unvoiced frames must sound"
+
+
+def test_vocoder_adds_air_above_the_analysed_band():
+    nb_frames, nb_bins = 200, 513
+    sp = np.full((nb_frames, nb_bins), 1e-4)
+    audio = vocoder.synthesize(
+        np.full(nb_frames, 150.0),
+        sp,
+        np.full((nb_frames, nb_bins), 0.1),
+        22050,
+        5.0,
+        np.random.default_rng(0),
+    )
+    spectrum = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / 44100)
+    band = lambda lo, hi: spectrum[(freqs > lo) & (freqs < hi)].mean()  # noqa: E731
+    assert band(12000, 16000) > 1e-3 * band(2000, 6000), "nothing above 11 kHz"
+
+
+def test_place_follows_the_pan_law():
+    audio = np.ones((100, 2), dtype=np.float32)
+    left = production.place(audio, -1.0, 1.0)
+    centre = production.place(audio, 0.0, 1.0)
+    assert np.allclose(left[:, 1], 0, atol=1e-6) and np.allclose(left[:, 0], np.sqrt(2))
+    assert np.allclose(centre, 1.0, atol=1e-6)  # constant power: centre keeps unity on both sides
+    wide = production.place(np.stack([np.ones(10), -np.ones(10)], axis=1).astype(np.float32), 0.0, 0.0)
+    assert np.allclose(wide, 0.0), "width 0 is mono"
+
+
+def test_master_gain_limits_peaks_and_is_smooth():
+    rng = np.random.default_rng(0)
+    mix = (rng.standard_normal((44100, 2)) * 0.1).astype(np.float32)
+    mix[20000:20050] = 0.9  # a transient 19 dB above the rest
+    gain = production.master_gain(mix, 6.0)
+    assert gain.shape == (44100,) and gain.max() <= 1.0 + 1e-6
+    limited = mix * gain[:, None]
+    assert np.abs(limited[19900:20200]).max() < 0.9 * 10 ** (-5 / 20)
+    assert np.abs(np.diff(gain)).max() < 0.01, "gain must not step (that would click)"
+    assert gain[:10000].min() > 0.95, "quiet passages far from the peak keep their level"
+
+
+def test_sidechain_dips_at_each_kick_and_recovers():
+    gain = production.sidechain_gain([0.5, 1.5], 88200, 6.0, 0.1)
+    assert gain[int(0.45 * 44100)] > 0.99
+    assert abs(gain[int(0.505 * 44100)] - 10 ** (-6 / 20)) < 0.05
+    assert gain[int(1.2 * 44100)] > 0.97
+    assert gain.min() >= 10 ** (-6 / 20) - 1e-6
+
+
+def test_crowded_syllables_are_sung_in_order():
+    require_executable("espeak-ng")
+    from demixui.data.vocals import Voice, sing
+
+    voice = Voice("en+m3", 1.0, 30.0, 5.5, 0.1)
+    # consonant onsets longer than the gaps between notes (a fast rapped or ornamented line)
+    notes = [
+        Note(1.0, 0.02, 60, 100, "oh"),
+        Note(1.02, 0.3, 62, 100, "straight"),
+        Note(1.03, 0.3, 62, 100, "street"),
+        Note(1.2, 0.5, 64, 100, None),
+    ]
+    audio = sing(notes, voice, 3.0, np.random.default_rng(0))
+    assert audio.shape == (132300,) and np.isfinite(audio).all() and np.abs(audio).max() > 0
+
+
+def test_rapped_words_keep_their_own_intonation():
+    require_executable("espeak-ng")
+    from demixui.data.vocals import Voice, sing
+
+    voice = Voice("en+m1", 1.0, 30.0, 5.5, 0.0)
+    words = ["yo", "check", "the", "flow", "real", "talk", "money", "make", "it", "move"]
+    notes = [Note(0.5 + 0.2 * i, 0.2, 50, 100, w, spoken=True) for i, w in enumerate(words)]
+    audio = sing(notes, voice, 3.0, np.random.default_rng(0))
+    midi, times = harvest_midi(audio)
+    sung = (times > 0.5) & (times < 2.5) & ~np.isnan(midi)
+    assert sung.sum() > 40
+    assert abs(np.median(midi[sung]) - 50) < 4, "spoken in the register the note asks for"
+    assert np.std(midi[sung]) > 0.5, "speech intonation moves; a held note would not"

@@ -104,6 +104,7 @@ class UnderrunCounter(QLabel):
         super().__init__("0", parent)
         self.setObjectName("Counter")
         self.setToolTip(tooltip)
+        self.setMaximumWidth(96)
         self.setProperty("flash", False)
         self.count = 0
         self._flash_until = 0.0

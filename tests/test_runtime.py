@@ -121,6 +121,36 @@ def test_impulse_comes_out_exactly_at_the_reported_latency(model):
     assert np.abs(out).max() < TOLERANCE
 
 
+@pytest.fixture(scope="module")
+def low_latency_model(tmp_path_factory):
+    """A tiny untrained network at the low-latency STFT (512/128: 384 samples, 8.7 ms), exported for real."""
+    torch = pytest.importorskip("torch")
+    from demixui.model.export import export_model
+    from demixui.model.network import ModelConfig, Separator
+
+    torch.manual_seed(7)
+    path = tmp_path_factory.mktemp("low_latency") / "low.onnx"
+    config = ModelConfig(n_fft=512, hop=128, width=16, conv_kernel=2, lstm_layers=1, lstm_hidden=16)
+    export_model(Separator(config), path, model_version="low-latency-test")
+    return load_model(path)
+
+
+def test_low_latency_configuration_streams_with_its_own_latency(low_latency_model):
+    model = low_latency_model
+    assert (model.info.hop, model.info.latency_samples) == (128, 384)
+    mix = music_like(9000, seed=8)
+    offline = separate_array(model, mix)
+    np.testing.assert_allclose(offline.sum(axis=1), mix, rtol=0, atol=TOLERANCE)
+    for block in (1, 65, 4096):
+        streamed = stream_in_blocks(model, mix[:3000] if block == 1 else mix, block)
+        aligned = streamed[384:]
+        np.testing.assert_allclose(aligned, offline[:aligned.shape[0]], rtol=0, atol=TOLERANCE)
+    impulse = np.zeros((2000, 2), np.float32)
+    impulse[700] = 1.0
+    out = model.new_stream().process(impulse).sum(axis=1)
+    assert np.argmax(np.abs(out[:, 0])) == 700 + 384
+
+
 def test_reset_forgets_the_past(model):
     first, second = music_like(20000, seed=4), music_like(20000, seed=5)
     stream = model.new_stream()

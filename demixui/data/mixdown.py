@@ -8,9 +8,11 @@ stem alike, set loudness and peak. The mixture is the sum of the 16-bit stems, c
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 
+from demixui import __version__
 from demixui.data import production
 from demixui.data.composer import compose
 from demixui.data.render import SAMPLE_RATE, fresh_renderer
@@ -18,6 +20,9 @@ from demixui.data.score import in_window
 from demixui.data.vocals import sing
 
 STEMS = ("vocals", "drums", "bass", "other")
+# Bumped whenever the same seed stops giving the same audio (1: first corpus; 2: + rap, languages, drum
+# stereo, vocal air and doubles, sidechain; the train2 corpus).
+GENERATOR_VERSION = 2
 
 
 def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, np.ndarray], dict]:
@@ -84,6 +89,11 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
             stems[stem] += production.apply(sends[stem], [reverb])
             reverbs[stem] = {"room_size": round(reverb.room_size, 2), "damping": round(reverb.damping, 2)}
     meta = {
+        "generator": {
+            "version": GENERATOR_VERSION,
+            "demixui": __version__,
+            "soundfont": Path(soundfont).name,
+        },
         "seed": int(seed),
         "seconds": seconds,
         "sample_rate": SAMPLE_RATE,

@@ -88,15 +88,18 @@ class AppSettings:
 
 
 def list_devices() -> tuple[list[str], list[str]]:
-    """Names of the output and input devices PortAudio sees; empty lists when it cannot be queried."""
+    """'name, host API' of the output and input devices PortAudio sees (sounddevice finds a device by that
+    string, and the host API tells apart one card seen through ALSA and through JACK); empty lists when
+    PortAudio cannot be queried."""
     try:
         import sounddevice
 
         devices = sounddevice.query_devices()
+        hostapis = [api["name"] for api in sounddevice.query_hostapis()]
     except Exception:  # noqa: BLE001 - no PortAudio or no sound server: the lists are just empty
         return [], []
-    outputs = [d["name"] for d in devices if d.get("max_output_channels", 0) >= 2]
-    inputs = [d["name"] for d in devices if d.get("max_input_channels", 0) >= 1]
+    outputs = [f"{d['name']}, {hostapis[d['hostapi']]}" for d in devices if d["max_output_channels"] >= 2]
+    inputs = [f"{d['name']}, {hostapis[d['hostapi']]}" for d in devices if d["max_input_channels"] >= 1]
     return outputs, inputs
 
 

@@ -254,3 +254,11 @@ def test_missing_model_file_and_missing_default_model(tmp_path, monkeypatch):
     monkeypatch.setenv("DEMIXUI_ASSETS", str(tmp_path))  # an assets folder without models/default.onnx
     with pytest.raises(ModelFileError, match="default model is not installed"):
         load_model(None)
+
+
+def test_speed_benchmark_prints_per_hop_and_offline_figures(tiny_model_path, capsys):
+    from demixui.model.speed import main as speed_main
+
+    speed_main([tiny_model_path, "--hops", "20", "--seconds", "1"])
+    out = capsys.readouterr().out
+    assert "per hop (11.6 ms of audio): median" in out and "x real time over 1 s" in out

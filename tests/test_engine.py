@@ -389,3 +389,38 @@ def test_swapping_the_model_while_playing_crossfades_to_it(model, other_model_pa
     natural = np.abs(np.diff(np.concatenate([pad, mix]), axis=0)).max()
     assert np.abs(first - second)[LATENCY:].max() > 5 * natural  # switching without a fade would click
     assert np.abs(np.diff(out, axis=0)).max() <= 1.5 * natural
+
+
+@pytest.mark.parametrize("extra", [+1, -1])
+def test_live_input_on_another_clock_keeps_latency_bounded_without_clicks(model, extra):
+    """Input 1/16 faster (or slower) than the output, as with two devices: the callback jumps ahead (or
+    holds) now and then, each time faded out and in, and the live buffer stays near its target."""
+    t = np.arange(6 * SR) / SR
+    tones = (0.3 * np.sin(2 * np.pi * 110 * t)[:, None] * [1.0, 0.7]
+             + 0.2 * np.sin(2 * np.pi * 55 * t)[:, None]).astype(np.float32)
+    with Engine(model=model, backend="null-fast", blocksize=256, capture=True) as engine:
+        engine.open_live(None)
+        cursor, calls, buffers = [0], [0], []
+
+        def drifting_input(block, frames, time_info, status):  # runs on the clock thread: the one writer
+            calls[0] += 1
+            count = frames + (frames * extra if calls[0] % 16 == 0 else 0)
+            engine._live_write(tones[cursor[0]:cursor[0] + count], count, time_info, status)
+            cursor[0] += count
+            session = engine._session
+            if session.started:
+                buffers.append(session.source.written - session.play_position)
+
+        engine.output.set_input(drifting_input, None)
+        deadline = time.monotonic() + 30
+        while cursor[0] < len(tones) - 4 * SR // 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        snap = engine.snapshot()
+        target = engine.playback.live_target
+        out = engine.captured()[engine.output_offset:]
+    assert snap.drift_corrections >= 3, snap
+    # Bounded: never more than the jump threshold above the target, never below what a block needs.
+    assert max(buffers) <= target + 4 * 256 + 2 * 256 and min(buffers) >= 0
+    natural = np.abs(np.diff(tones, axis=0)).max()
+    assert np.abs(np.diff(out[:4 * SR], axis=0)).max() <= 1.5 * natural

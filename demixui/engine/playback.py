@@ -70,6 +70,9 @@ class Playback:
         self.transport = 0.0
         self.session: Session | None = None
         self._prefill_waited = 0
+        self._drift = 0  # live clock drift being corrected: 1 jump ahead, 2 hold (see _live_hold)
+        self.live_target = 0  # live buffer (input written minus play position) kept, set at the start
+        self.drift_corrections = 0
         # Monitor ring: callback writes, the analysis thread reads up to `monitor_read` (it writes that).
         self.monitor = PositionalRing(MONITOR_CAPACITY, NB_MONITOR_CHANNELS)
         self.monitor_read = 0
@@ -117,14 +120,17 @@ class Playback:
             self.transport = 0.0
             self.wet = 0.0
             self._prefill_waited = 0
+            self._drift = 0
         playing = engine._playing
         if session is None or session.ended or not self._prefilled(session, n):
             out[:] = 0.0
         elif not playing and self.transport == 0.0 and not session.info.live:
             out[:] = 0.0  # paused: the session does not advance
+        elif session.info.live and self._live_hold(session, n):
+            out[:] = 0.0  # live input slower than the output: wait (silent) until the buffer is refilled
         else:
             m = self._render_session(session, out, n)
-            self._apply_transport(out, n, 1.0 if playing else 0.0)
+            self._apply_transport(out, n, 1.0 if playing and not self._drift else 0.0)
             self._write_monitor(out, m)  # only the session's samples (not the silence after its end)
         if fade_n:
             out[:fade_n] += self._fade[:fade_n]
@@ -146,7 +152,31 @@ class Playback:
             self.wet = 1.0 if self._stems_ready(session, n) else 0.0
             session.output_offset = self.frames_out
             session.started = True
+            self.live_target = session.source.written  # the live buffer we keep (play position is 0)
         return ready
+
+    def _live_hold(self, session: Session, n: int) -> bool:
+        """Keep live latency bounded when the input and output clocks differ (two devices): if the buffer has
+        grown by more than a few blocks, fade out, jump ahead to the target buffer and fade in; if it has
+        shrunk below what the next block needs, fade out and hold (silence, not advancing) until refilled.
+        Returns whether to hold this block. Each correction counts in `drift_corrections`."""
+        lead = session.source.written - session.play_position
+        if self._drift == 0:
+            if lead > self.live_target + max(4 * n, 2 * self._engine.hop):
+                self._drift = 1
+            elif lead < n + self.ramp + self._engine.hop:
+                self._drift = 2
+            else:
+                return False
+        if self.transport > 0.0:
+            return False  # fading out first (the transport ramps to 0 while _drift is set)
+        if self._drift == 1:
+            session.play_position = session.source.written - self.live_target
+        elif lead < self.live_target:
+            return True
+        self._drift = 0
+        self.drift_corrections += 1
+        return False
 
     def live_prefill(self, frames: int) -> int:
         """Input samples to collect before a live session starts playing: one output block plus a ramp (the
@@ -170,6 +200,9 @@ class Playback:
             return 1  # no stems will come: render the dry mix
         if session.info.live and not session.started and session.source.written < self.live_prefill(frames):
             return 1  # the clock itself must feed more input first
+        lead = session.source.written - session.play_position
+        if session.info.live and (self._drift or lead < frames + self.ramp + self._engine.hop):
+            return 1  # live input short: the callback holds while the clock feeds more
         return int(self._stems_ready(session, frames))
 
     def _stems_ready(self, session: Session, n: int) -> bool:

@@ -57,3 +57,4 @@ class EngineSnapshot:
     wet: float = 1.0  # 1 while separated stems play, 0 while the dry mix stands in
     resyncs: int = 0  # times the inference worker restarted ahead of the callback after falling behind
     monitor_drops: int = 0  # blocks the analysis/recording thread missed (it fell behind)
+    drift_corrections: int = 0  # live input: jumps/holds that kept the buffer bounded (two device clocks)

@@ -85,6 +85,7 @@ def build_snapshot(engine) -> EngineSnapshot:
         wet=float(playback.wet),
         resyncs=engine.worker.resyncs,
         monitor_drops=playback.monitor_drops,
+        drift_corrections=playback.drift_corrections,
     )
 
 

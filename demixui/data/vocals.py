@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,20 +29,23 @@ OUT_RATE = 44100
 
 
 def _pyworld():
-    """pyworld's compiled module, bypassing its __init__ (which imports the removed pkg_resources)."""
-    try:
-        import pyworld
-
-        return pyworld
-    except ModuleNotFoundError as error:
-        if error.name != "pkg_resources":
-            raise
+    """pyworld's compiled module. pyworld 0.3.x's __init__ only reads its version through pkg_resources, which
+    new setuptools no longer ship and older ones deprecate with a warning, so the extension is loaded directly
+    when it can be found, and through the package otherwise."""
     spec = importlib.util.find_spec("pyworld")
-    library = next(Path(spec.submodule_search_locations[0]).glob("pyworld*.so"))
-    module_spec = importlib.util.spec_from_file_location("pyworld", library)
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    if spec is None:
+        raise ModuleNotFoundError("pyworld is not installed (pip install 'demixui[train]')", name="pyworld")
+    for folder in spec.submodule_search_locations or []:
+        for library in sorted(Path(folder).glob("pyworld.*")):
+            if library.suffix in (".so", ".pyd"):
+                module_spec = importlib.util.spec_from_file_location("pyworld", library)
+                module = importlib.util.module_from_spec(module_spec)
+                module_spec.loader.exec_module(module)
+                return module
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyworld
+    return pyworld
 
 
 pw = _pyworld()

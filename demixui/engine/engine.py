@@ -344,6 +344,8 @@ class Engine:
         if isinstance(old, NullOutput) and isinstance(new, NullOutput):
             new.adopt(old)
         self._output, self._output_device, self.blocksize = new, device, blocksize
+        with self._error_lock:
+            self._fatal = False  # a working device again (after one that vanished)
 
     def _stop_input(self) -> None:
         if self._input is not None:

@@ -8,6 +8,7 @@ subprocesses because PortAudio only sees a JACK server that was running when it 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -60,7 +61,11 @@ def test_sixty_seconds_through_jack_without_underruns_and_exactly_the_remix(tiny
     expected = (stems * np.array([10 ** (-6 / 20), 10 ** (3 / 20), 0, 1], np.float32)[None, :, None]).sum(1)
     np.testing.assert_allclose(recorded[LATENCY:], expected, atol=2e-5, rtol=0)
     # And the device got every block in time (JACK reports a late block as an xrun -> output underflow).
-    assert (snap["app_underruns"], snap["device_underruns"]) == (0, 0), snap
+    # On a machine loaded beyond its cores even a do-nothing Python client gets xruns: the load is shown.
+    load = os.getloadavg()
+    assert (snap["app_underruns"], snap["device_underruns"]) == (0, 0), (
+        f"underruns app {snap['app_underruns']} device {snap['device_underruns']}, inference p99 "
+        f"{snap['inference_p99_ms']:.1f} ms, load average {load[0]:.1f} on {os.cpu_count()} cores")
 
 
 def test_jack_device_refusing_the_rate_and_missing_devices_are_one_line_errors(tiny_model_path, tmp_path):

@@ -83,7 +83,7 @@ def analyse(word: str, voice: Voice) -> Syllable:
     return Syllable(syllable.f0, sp, syllable.ap, syllable.voiced_start, syllable.voiced_end)
 
 
-@functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)  # about 0.4 MB each (envelope frames)
 def _analyse(word: str, espeak_voice: str) -> Syllable:
     audio = speak(word, espeak_voice).astype(np.float64)
     audio = np.concatenate([np.zeros(256), audio, np.zeros(256)])

@@ -44,6 +44,14 @@ snap = window.snapshot()
 print(json.dumps({"outputs": outputs, "device": device, "snapshot_device": snap.output_device,
                   "blocksize": snap.blocksize, "position_s": snap.position_s, "state": snap.state,
                   "banner": window.banner.messages}))
+if "--lose-device" in sys.argv:
+    print("PLAYING", flush=True)
+    sys.stdin.readline()  # the test stops the JACK server, then says go
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not any(m[0] == "error" for m in window.banner.messages):
+        app.processEvents(); time.sleep(0.01)
+    window.toggle_play(); window.seek_relative(-5.0); window.refresh()  # still answers
+    print(json.dumps({"banner": window.banner.messages, "state": window.snapshot().state}))
 window.close()
 """
 
@@ -63,3 +71,29 @@ def test_the_listed_jack_device_plays_the_file(tmp_path, tiny_model_path):
     assert "JACK" in report["snapshot_device"] and report["blocksize"] == 512, report
     assert report["state"] == "playing" and report["position_s"] >= 1.0, report
     assert not [m for m in report["banner"] if m[0] == "error"], report
+
+
+def test_losing_the_device_shows_an_error_and_the_window_keeps_working(tmp_path, tiny_model_path):
+    wav = tmp_path / "tone.wav"
+    sf.write(wav, np.zeros((3 * 44100, 2), np.float32), 44100)
+    with jack_server(rate=44100, period=256) as server:
+        client = subprocess.Popen(
+            [sys.executable, "-c", CLIENT, tiny_model_path, str(wav), str(tmp_path / "s.ini"),
+             "--lose-device"],
+            env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        try:
+            first = json.loads(client.stdout.readline())
+            assert first["state"] == "playing", first
+            assert client.stdout.readline().strip() == "PLAYING"
+            server.stop()  # the sound card goes away
+            client.stdin.write("go\n")
+            client.stdin.flush()
+            out, err = client.communicate(timeout=120)
+        finally:
+            if client.poll() is None:
+                client.kill()
+    assert client.returncode == 0, err[-2000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    errors = [text for level, text in report["banner"] if level == "error"]
+    assert errors and "stopped" in errors[-1], report

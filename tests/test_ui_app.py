@@ -199,3 +199,13 @@ def test_task_runner_runs_off_the_gui_thread_in_order_and_joins(qtbot):
     worker = results[0][1]
     runner.shutdown()
     assert not worker.is_alive()
+
+
+def test_the_app_never_imports_torch(tiny_model_path):
+    code = ("import os, sys; os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
+            "from demixui.ui.app import application; from demixui.ui.window import MainWindow\n"
+            "from demixui.engine import Engine; app = application()\n"
+            "Engine(sys.argv[1], backend='null').close(); print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code, tiny_model_path], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.strip() == "False", result.stderr[-2000:]

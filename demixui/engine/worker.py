@@ -116,8 +116,9 @@ class InferenceWorker:
                 self._stop.wait(min(0.01, max(0.0005, ahead / engine.sample_rate / 2)))
                 continue
             n = self._input_size(current, fed, out_pos, end, play + lead, hop)
-            if n == 0:
-                self._stop.wait(0.001)  # waiting for the source
+            if n == 0:  # waiting for the source: about until the next hop is in (live input: one hop)
+                missing = fed + hop - current.source.written
+                self._stop.wait(min(0.01, max(0.0005, missing / engine.sample_rate)))
                 continue
             try:
                 fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)

@@ -128,7 +128,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     peer_mix = mix[:int(options.peer_seconds * SAMPLE_RATE)]
     for key, (title, _) in PEERS.items():
         if key not in options.peers:
-            why = "--quick runs only the smallest peer" if options.quick else "not in --peers"
+            why = "--quick runs only the quickest peer" if options.quick else "not in --peers"
             rows.append(Row("speed", title, {}, reason=f"not run: {why} (choose peers with --peers)"))
             continue
         log(f"peer: {title} on {peer_mix.shape[0] / SAMPLE_RATE:.0f} s of the same audio ...")

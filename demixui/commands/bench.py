@@ -3,7 +3,7 @@
 Prints tables to the terminal; --json writes every figure, --markdown writes BENCHMARKS.md. Every system runs
 on one CPU thread on the same audio; the peers are built from their published code with random weights. The
 default run takes about 10 minutes (engine: 45 s per block size, in real time); --quick takes under 2
-minutes (short audio, 2 s per block size, only the smallest peer, one test track).
+minutes (short audio, 2 s per block size, only the quickest peer (HS-TasNet), one test track).
 """
 
 from __future__ import annotations

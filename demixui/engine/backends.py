@@ -88,7 +88,7 @@ class NullOutput:
 
     def _run(self) -> None:
         n = self.blocksize
-        raise_thread_priority()
+        raise_thread_priority(realtime=True)
         out = np.zeros((n, 2), np.float32)
         block_in = np.zeros((n, 2), np.float32)
         status = _Status()

@@ -61,12 +61,12 @@ def run_null_benchmark(model_path, blocksize: int, seconds: float, mode: str = "
             engine.play()
         started = time.monotonic()
         deadline = started + 3 * seconds + 30
-        while engine.played_seconds < seconds and time.monotonic() < deadline:
-            snap = engine.snapshot()
-            if snap.state == "error":
-                raise RuntimeError(snap.error)
+        # Poll cheaply (two attribute reads): this thread holds the GIL as little as possible.
+        while engine.played_seconds < seconds and time.monotonic() < deadline and not engine._fatal:
             time.sleep(0.1)
         snap = engine.snapshot()
+        if snap.state == "error":
+            raise RuntimeError(snap.error)
         wall = time.monotonic() - started
         played = engine.played_seconds
     stats = dataclasses.asdict(snap)

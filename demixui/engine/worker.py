@@ -78,7 +78,7 @@ class InferenceWorker:
 
     def _run(self) -> None:
         engine = self._engine
-        raise_thread_priority()
+        raise_thread_priority(realtime=True)
         current: Session | None = None
         fed = out_pos = discard_until = 0  # next source position to feed; output position of the next output
         self.failed = False  # worker writes: the model raised; the callback plays the dry mix

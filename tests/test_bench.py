@@ -167,3 +167,17 @@ def test_bad_option_values_are_usage_errors(argv, capsys):
         main(["bench", *argv])
     assert exit_info.value.code == 2
     assert "bench" in capsys.readouterr().err
+
+
+def test_headlines_are_peer_over_ours():
+    from demixui.bench.suite import headlines
+
+    ours = Row("speed", "demixui (m.onnx)", {"offline_rtf": 0.05, "min_latency_ms": 50.0})
+    peer = Row("speed", "Peer A", {"offline_rtf": 0.5, "min_latency_ms": 500.0})
+    slow = Row("speed", "Peer B", {"offline_rtf": 1.5}, reason="cannot keep up on one thread here")
+    absent = Row("speed", "Peer C", {}, reason="cannot import its package")
+    items = {item["peer"]: item for item in headlines([ours, peer, slow, absent])}
+    assert items["Peer A"]["latency_ratio"] == pytest.approx(10.0)
+    assert items["Peer A"]["compute_ratio"] == pytest.approx(10.0)
+    assert "cannot run in real time" in items["Peer B"]["text"] and "latency_ratio" not in items["Peer B"]
+    assert "Peer C" not in items

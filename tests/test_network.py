@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from demixui.model.network import CONFIGS, ModelConfig, Separator, count_parameters  # noqa: E402
+from demixui.model.network import CONFIGS, ModelConfig, Separator, count_parameters, load_weights  # noqa: E402
 
 SMALL = ModelConfig(width=24, conv_kernel=4, lstm_layers=2, lstm_hidden=20)
 
@@ -85,3 +85,17 @@ def test_configs_and_latency():
 def test_wrong_input_shape_is_refused(model):
     with pytest.raises(AssertionError):
         model(torch.rand(1, 4, 2, SMALL.nb_bins - 1))
+
+
+def test_weights_from_before_the_local_path_load_with_the_same_function():
+    torch.manual_seed(1)
+    old = Separator(ModelConfig(width=24, lstm_hidden=20, local_kernel=0)).eval()
+    new = Separator(ModelConfig(width=24, lstm_hidden=20)).eval()
+    assert sorted(load_weights(new, old.state_dict())) == [
+        "local.0.bias", "local.0.weight", "local.2.bias", "local.2.weight"]
+    mag = _mag(9, old.config)
+    with torch.no_grad():
+        torch.testing.assert_close(new(mag), old(mag), atol=0, rtol=0)
+    broken = {k: v for k, v in old.state_dict().items() if not k.startswith("lstm.")}
+    with pytest.raises(RuntimeError, match="lstm"):
+        load_weights(new, broken)

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from demixui.errors import ModelFileError
-from demixui.model.network import ModelConfig, Separator
+from demixui.model.network import ModelConfig, Separator, load_weights
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -61,7 +61,7 @@ def model_from_checkpoint(state: dict) -> Separator:
     """Rebuild the network described by a checkpoint and load its weights (eval mode, CPU)."""
     try:
         model = Separator(ModelConfig.from_dict(state["config"]))
-        model.load_state_dict(state["model"])
+        load_weights(model, state["model"])
     except (TypeError, ValueError, RuntimeError, KeyError) as error:
         first_line = str(error).splitlines()[0]
         raise ModelFileError(f"checkpoint does not match the network: {first_line}") from error

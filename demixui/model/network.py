@@ -34,6 +34,8 @@ class ModelConfig:
     conv_kernel: int = 3  # frames seen by the causal convolution (current + kernel-1 past)
     lstm_layers: int = 2
     lstm_hidden: int = 192
+    local_kernel: int = 7  # bins seen by the per-bin local spectral filter (odd; 0 = none)
+    local_channels: int = 16
 
     @property
     def nb_bins(self) -> int:
@@ -46,6 +48,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.conv_kernel < 2:  # a kernel of 1 would leave an empty state tensor, which ONNX handles badly
             raise ValueError(f"conv_kernel must be at least 2, got {self.conv_kernel}")
+        if self.local_kernel and self.local_kernel % 2 == 0:
+            raise ValueError(f"local_kernel must be odd (centred on the bin), got {self.local_kernel}")
         if not 0 < self.hop <= self.n_fft:
             raise ValueError(f"hop must be in 1..n_fft, got hop={self.hop}, n_fft={self.n_fft}")
 
@@ -87,6 +91,18 @@ class Separator(nn.Module):
         self.decoder_norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, len(STEMS) * NB_CHANNELS * nb_bins)
         nn.init.zeros_(self.head.bias)  # start from equal masks (0.25 each)
+        # Local path: a small conv over frequency within each frame (no latency) sees each bin's neighbours
+        # (peaks, harmonics vs noise), which the width-sized global path cannot describe bin by bin. Its
+        # output layer starts at zero, so adding it to a trained network leaves its function unchanged.
+        self.local = None
+        if config.local_kernel:
+            k = config.local_kernel
+            self.local = nn.Sequential(
+                nn.Conv1d(NB_CHANNELS, config.local_channels, kernel_size=k, padding=k // 2), nn.ReLU(),
+                nn.Conv1d(config.local_channels, len(STEMS) * NB_CHANNELS, kernel_size=1),
+            )
+            nn.init.zeros_(self.local[2].weight)
+            nn.init.zeros_(self.local[2].bias)
 
     # -- state --
     def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
@@ -116,6 +132,10 @@ class Separator(nn.Module):
         assert (nb_channels, nb_bins) == (NB_CHANNELS, self.config.nb_bins), (mag.shape, self.config)
         x = torch.log1p(mag).reshape(batch, nb_frames, nb_channels * nb_bins)
         x = x * self.input_scale + self.input_shift
+        local = None
+        if self.local is not None:  # (batch * nb_frames, 2, nb_bins) -> (batch, nb_frames, 4, 2, nb_bins)
+            local = self.local(x.reshape(-1, nb_channels, nb_bins))
+            local = local.reshape(batch, nb_frames, len(STEMS), nb_channels, nb_bins)
         x = torch.relu(self.encoder_norm(self.encoder(x)))  # (batch, nb_frames, width)
 
         # Causal conv: prepend the cached last kernel-1 input frames, keep the new last kernel-1 as state.
@@ -126,7 +146,18 @@ class Separator(nn.Module):
         z, (new_h, new_c) = self.lstm(y, (h, c))  # (batch, nb_frames, hidden)
         z = torch.relu(self.decoder_norm(self.decoder(torch.cat([y, z], dim=2))))  # skip connection
         logits = self.head(z).reshape(batch, nb_frames, len(STEMS), nb_channels, nb_bins)
+        if local is not None:
+            logits = logits + local
         return torch.softmax(logits, dim=2), new_conv_state, new_h, new_c
+
+
+def load_weights(model: Separator, weights: dict) -> list[str]:
+    """Load a state dict; weights of the local path may be missing (a checkpoint from before it existed):
+    its zero-initialised output keeps the loaded network's function. Returns the missing keys."""
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    if unexpected or any(not key.startswith("local.") for key in missing):
+        model.load_state_dict(weights)  # raises with torch's full explanation
+    return list(missing)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from demixui.data.musdb import STEMS, load_excerpt, track_length
 from demixui.model.augment import ChunkSampler
 from demixui.model.checkpoint import BEST, LAST, save_checkpoint
-from demixui.model.network import ModelConfig, Separator
+from demixui.model.network import ModelConfig, Separator, load_weights
 from demixui.model.spectral import TrainingStft
 from dsp.stft import StftConfig
 
@@ -69,12 +69,14 @@ def spectral_loss(masks: torch.Tensor, mix_mag: torch.Tensor, target_mag: torch.
     return (estimate - target_mag).abs().mean() + (estimate - target_projection).abs().mean()
 
 
-def learning_rate_at(base: float, progress: float) -> float:
-    """Constant, then a cosine decay to 10% over the last 30% of the run's time budget."""
+def learning_rate_at(base: float, progress: float, step: int, warmup_steps: int = 50) -> float:
+    """A linear warm-up over this invocation's first steps (a resumed run may bring a fresh optimiser), then
+    constant, then a cosine decay to 10% over the last 30% of the time budget (`progress` in [0, 1])."""
+    warm = min(1.0, (step + 1) / warmup_steps)
     if progress < 0.7:
-        return base
+        return base * warm
     fraction = min(1.0, (progress - 0.7) / 0.3)
-    return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * fraction)))
+    return base * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * fraction)))
 
 
 def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device: torch.device) -> dict:
@@ -133,8 +135,9 @@ class Trainer:
                 "settings": asdict(self.settings)}
 
     def load(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        missing = load_weights(self.model, state["model"])
+        if not missing:  # else the parameter list changed: a fresh Adam, eased in by the warm-up
+            self.optimizer.load_state_dict(state["optimizer"])
         self.counters.update(state["counters"])
         self.history = list(state.get("history", []))
 
@@ -208,7 +211,8 @@ class Trainer:
                     stems = pending.result()
                     pending = pool.submit(self.train.batch, rng, s.batch_size)
                     step_start = time.monotonic()
-                    loss = self.step(stems, learning_rate_at(s.learning_rate, elapsed / budget))
+                    lr = learning_rate_at(s.learning_rate, elapsed / budget, len(self.losses))
+                    loss = self.step(stems, lr)
                     self.counters["train_seconds"] += time.monotonic() - step_start
                     self.losses.append(loss)
                     bar.set_postfix(loss=f"{loss:.4f}", refresh=False)

@@ -153,8 +153,12 @@ def test_spectrogram_scrolls_new_columns_in_at_the_right(qtbot):
     assert np.all(view.image[-2:] == -50.0) and np.all(view.image[-5:-2] == -20.0)
     view.push(np.full((view.nb_columns + 10, NB_BANDS), -30.0, np.float32))  # more than fits: the newest
     assert np.all(view.image == -30.0) and view.columns_received == view.nb_columns + 15
-    levels = view.item.getLevels()
-    assert tuple(levels) == pytest.approx(SPECTROGRAM_LEVELS_DB)  # fixed, never auto-ranged
+    assert view.levels == SPECTROGRAM_LEVELS_DB  # fixed, never auto-ranged
+    view.push(np.full((1, NB_BANDS), SPECTROGRAM_LEVELS_DB[1] + 10, np.float32))  # louder than the top level
+    pixmap = view.item.pixmap().toImage()
+    assert (pixmap.width(), pixmap.height()) == (view.nb_columns, NB_BANDS)
+    right, left = pixmap.pixel(view.nb_columns - 1, 5), pixmap.pixel(0, 5)
+    assert right == int(view._colours[255]) and left != right  # clipped to the top colour, the rest older
     with pytest.raises(ValueError):
         view.set_source("nope")
 

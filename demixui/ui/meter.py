@@ -6,7 +6,7 @@ import math
 import time
 
 from PySide6.QtCore import QRectF, QSize
-from PySide6.QtGui import QColor, QLinearGradient, QPainter
+from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 METER_FLOOR_DB = -60.0
@@ -29,6 +29,8 @@ class LevelMeter(QWidget):
         super().__init__(parent)
         self._padding = float(padding_px)
         self._drawn: tuple[int, ...] = ()
+        self._bar: QPixmap | None = None
+        self._trough = QColor("#23272f")
         self._colour = QColor(colour)
         self._rms = [-math.inf] * nb_bars
         self._peak = [-math.inf] * nb_bars
@@ -60,6 +62,20 @@ class LevelMeter(QWidget):
             self._drawn = pixels
             self.update()
 
+    def _bar_pixmap(self, width: int, height: int) -> QPixmap:
+        """The full-scale gradient bar, drawn once per size: each paint blits the lit part of it."""
+        if self._bar is None or (self._bar.width(), self._bar.height()) != (width, height):
+            gradient = QLinearGradient(0, height, 0, 0)
+            gradient.setColorAt(0.0, self._colour.darker(160))
+            gradient.setColorAt(db_to_fraction(-12.0), self._colour)
+            gradient.setColorAt(db_to_fraction(-1.0), QColor("#ffd166"))
+            gradient.setColorAt(1.0, QColor("#ff5a5a"))
+            self._bar = QPixmap(width, height)
+            painter = QPainter(self._bar)
+            painter.fillRect(0, 0, width, height, gradient)
+            painter.end()
+        return self._bar
+
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
@@ -70,16 +86,13 @@ class LevelMeter(QWidget):
         height = max(1.0, self.height() - 2 * pad)
         painter.translate(0, pad)
         zero_db_y = height * (1.0 - db_to_fraction(0.0))
-        gradient = QLinearGradient(0, height, 0, 0)
-        gradient.setColorAt(0.0, self._colour.darker(160))
-        gradient.setColorAt(db_to_fraction(-12.0), self._colour)
-        gradient.setColorAt(db_to_fraction(-1.0), QColor("#ffd166"))
-        gradient.setColorAt(1.0, QColor("#ff5a5a"))
+        bar = self._bar_pixmap(max(1, int(math.ceil(width))), max(1, int(height)))
         for i in range(nb_bars):
             x = i * (width + gap)
-            painter.fillRect(QRectF(x, 0, width, height), QColor("#23272f"))
+            painter.fillRect(QRectF(x, 0, width, height), self._trough)
             top = height * (1.0 - db_to_fraction(self._rms[i]))
-            painter.fillRect(QRectF(x, top, width, height - top), gradient)
+            source = QRectF(0, top, bar.width(), bar.height() - top)
+            painter.drawPixmap(QRectF(x, top, width, height - top), bar, source)
             peak_y = height * (1.0 - db_to_fraction(self._peak[i]))
             painter.fillRect(QRectF(x, peak_y, width, 1.5), self._colour.lighter(130))
             if math.isfinite(self._hold[i]) and self._hold[i] > METER_FLOOR_DB:

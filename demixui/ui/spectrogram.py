@@ -103,6 +103,7 @@ class SpectrogramView(QFrame):
             axis = self.plot.getAxis(name)
             axis.setPen(pg.mkPen(PANEL_BORDER))
             axis.setTextPen(pg.mkPen(TEXT_DIM))
+            axis.setStyle(tickLength=4)  # ticks outside the image: the axes need no repaint when it scrolls
         # Fixed levels and a colour map set once: level (dB) -> 0..255 -> colour, the same mapping always.
         self.levels = SPECTROGRAM_LEVELS_DB
         self._colours = colour_table(spectrogram_colormap())
@@ -160,11 +161,11 @@ class SpectrogramView(QFrame):
 
     def pull(self, engine) -> int:
         """Fetch the columns played since the last call and scroll them in; returns how many were added."""
-        self.plot.scene().prepareForPaint()  # what pyqtgraph's own paintEvent does before each paint
         columns, self._next_index = engine.spectrogram(self.source(), self._next_index)
         nb_new = int(columns.shape[0]) if columns.ndim == 2 else 0
         if nb_new == 0:
             return 0
+        self.plot.scene().prepareForPaint()  # what pyqtgraph's own paintEvent did before each paint
         self.push(columns)
         return nb_new
 

@@ -8,9 +8,9 @@ always means the same dB.
 Drawing: a pyqtgraph plot gives the axes; the image is a QGraphicsPixmapItem (painted by Qt in C++) rather
 than a pg.ImageItem, and the plot skips pyqtgraph's Python paintEvent. Measured with
 `python -m demixui.ui.benchmark` on the shared 2-core machine: with ImageItem the shown window cost the null
-clock 40-80 device underruns in 15 s (0 hidden) and doubled inference p99; this way 19, p99 5.8 ms, and
-37 instead of 27-31 UI frames/s. PySide holds the GIL through QPainter calls made from Python, and the audio
-callback needs the GIL.
+clock 40-80 device underruns in 15 s (0 hidden) and doubled inference p99; this way 5-19, p99 5-6 ms, and
+37-40 instead of 27-31 UI frames/s. PySide holds the GIL through QPainter calls made from Python, and the
+audio callback needs the GIL.
 """
 
 from __future__ import annotations

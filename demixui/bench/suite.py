@@ -75,7 +75,15 @@ def bench_audio(options: BenchOptions) -> tuple[np.ndarray, str]:
     audio, _ = read_audio(source, SAMPLE_RATE)
     if audio.shape[0] < nb_samples:  # loop a short file to the asked length
         audio = np.tile(audio, (int(np.ceil(nb_samples / audio.shape[0])), 1))
-    return np.ascontiguousarray(audio[:nb_samples]), str(source)
+    return np.ascontiguousarray(audio[:nb_samples]), _shown(source)
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working folder when it lies inside it (BENCHMARKS.md names repository files)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def headlines(rows: list[Row]) -> list[dict]:

@@ -67,7 +67,7 @@ def _noise(nb_samples: int, seed: int = 0):
 def _umx_peer(unidirectional: bool) -> Peer:
     import torch
 
-    with placeholders_for(AUDIO_IO_PACKAGES) as replaced:
+    with placeholders_for(["torchaudio"]) as replaced:  # the only audio I/O package openunmix imports
         import openunmix
         from openunmix import model as umx_model
         from openunmix import utils as umx_utils

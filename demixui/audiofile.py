@@ -9,6 +9,7 @@ truncated files are errors, not silence.
 
 from __future__ import annotations
 
+import functools
 import os
 import struct
 import tempfile
@@ -114,6 +115,7 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate: int, subt
     os.close(fd)
     try:
         sf.write(tmp_name, audio, sample_rate, subtype=subtype, format="WAV")
+        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; the user's file should not be
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -141,6 +143,14 @@ def _wav_missing_bytes(path: Path) -> tuple[int, int] | None:
                 return chunk_size, present
             position += 8 + chunk_size + (chunk_size & 1)  # chunks are padded to an even size
     return None
+
+
+@functools.cache
+def _current_umask() -> int:
+    # Read once: os.umask can only be read by setting it, which must not race with other threads' writes.
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _short(error: BaseException) -> str:

@@ -188,3 +188,16 @@ def test_write_wav_atomic_onto_a_folder_fails_cleanly(tmp_path: Path) -> None:
         write_wav_atomic(folder, _tone(100), RATE)
     assert folder.is_dir() and list(folder.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir()] == ["taken.wav"]
+
+
+def test_written_wav_gets_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    import os
+    import stat
+
+    from demixui.audiofile import write_wav_atomic
+
+    out = tmp_path / "x.wav"
+    write_wav_atomic(out, np.zeros((10, 2), np.float32), 44100)
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask

@@ -42,3 +42,13 @@ def test_importing_the_cli_does_not_import_torch():
     code = "import demixui.cli, sys; demixui.cli.build_parser(); print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_gui_without_a_display_is_one_line_not_a_qt_abort(monkeypatch, capsys):
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the display check is for Linux (X11/Wayland)")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["gui"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "no display" in err and "demixui play" in err

@@ -7,6 +7,10 @@ and the latency/inference monitor. Settings (devices, block size, model) are rem
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+
+from demixui.errors import DemixError
 
 HELP = "open the desktop app (the default command)"
 
@@ -39,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from demixui.ui.app import LaunchOptions, launch
 
     gains = parse_gains(args.gain)  # a bad --gain is a one-line error before any window opens
+    _require_display()
     return launch(
         LaunchOptions(
             file=args.file,
@@ -51,3 +56,14 @@ def run(args: argparse.Namespace) -> int:
             gains=gains,
         )
     )
+
+
+def _require_display() -> None:
+    """On Linux without X11 or Wayland, Qt aborts the process with a page of text: say it in one line."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        raise DemixError(
+            "no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set); "
+            "use `demixui play FILE` for headless playback, or set QT_QPA_PLATFORM=offscreen"
+        )

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dsp.stft import StftConfig
+
 STEMS = ("vocals", "drums", "bass", "other")
 NB_CHANNELS = 2
 
@@ -38,20 +40,24 @@ class ModelConfig:
     local_channels: int = 16
 
     @property
+    def stft(self) -> StftConfig:
+        """The one STFT definition (window, hop, scaling, latency) this network's frames come from."""
+        return StftConfig(n_fft=self.n_fft, hop=self.hop)
+
+    @property
     def nb_bins(self) -> int:
-        return self.n_fft // 2 + 1
+        return self.stft.nb_bins
 
     @property
     def latency_samples(self) -> int:
-        return self.n_fft - self.hop
+        return self.stft.latency_samples
 
     def __post_init__(self) -> None:
+        self.stft  # noqa: B018 - StftConfig validates n_fft and hop (reconstruction needs hop <= n_fft / 3)
         if self.conv_kernel < 2:  # a kernel of 1 would leave an empty state tensor, which ONNX handles badly
             raise ValueError(f"conv_kernel must be at least 2, got {self.conv_kernel}")
         if self.local_kernel and self.local_kernel % 2 == 0:
             raise ValueError(f"local_kernel must be odd (centred on the bin), got {self.local_kernel}")
-        if not 0 < self.hop <= self.n_fft:
-            raise ValueError(f"hop must be in 1..n_fft, got hop={self.hop}, n_fft={self.n_fft}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -27,7 +27,6 @@ from demixui.model.augment import ChunkSampler
 from demixui.model.checkpoint import BEST, LAST, save_checkpoint
 from demixui.model.network import ModelConfig, Separator, load_weights
 from demixui.model.spectral import TrainingStft
-from dsp.stft import StftConfig
 
 
 @dataclass
@@ -84,7 +83,7 @@ def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device:
     from dsp.metrics import sdr
     from dsp.stft import istft, stft
 
-    config = StftConfig(model.config.n_fft, model.config.hop)
+    config = model.config.stft
     latency = config.latency_samples
     scores = {stem: [] for stem in STEMS}
     model.eval()
@@ -120,7 +119,7 @@ class Trainer:
         self.valid_tracks = valid_tracks[: settings.max_valid_tracks]
         self.model = Separator(config).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
-        self.stft = TrainingStft(StftConfig(config.n_fft, config.hop)).to(device)
+        self.stft = TrainingStft(config.stft).to(device)
         self.counters = {"step": 0, "epoch": 0, "samples_seen": 0, "train_seconds": 0.0,
                          "best_sdr": -math.inf}
         self.history: list[dict] = []

@@ -47,6 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Per-stem loudness, share of silence and the mixture-equals-sum check.",
     )
     stats.add_argument("folder", type=Path, help="a folder of tracks (MUSDB18-HQ layout)")
+    stats.add_argument("--strict", action="store_true",
+                       help="exit 1 when a mixture is not the sum of its stems (else a warning: real "
+                            "MUSDB18-HQ mixtures are not exact sums)")
 
 
 def check_output_folder(out: Path) -> None:
@@ -104,4 +107,4 @@ def run(args: argparse.Namespace) -> int:
         return run_synth(args)
     from demixui.data.stats import print_stats
 
-    return print_stats(args.folder)
+    return print_stats(args.folder, strict=args.strict)

@@ -48,8 +48,9 @@ def track_stats(track: Path) -> dict:
     return out
 
 
-def print_stats(folder: Path) -> int:
-    """Print a table; return 1 when some mixture is not the sum of its stems (to 16-bit rounding)."""
+def print_stats(folder: Path, strict: bool = False) -> int:
+    """Print a table. A mixture that is not the sum of its stems (to 16-bit rounding) is a warning, as in
+    real MUSDB18-HQ (mastered mixtures); with `strict` (our generator's promise) it makes the result 1."""
     tracks = list_tracks(folder)
     rows = [track_stats(track) for track in tracks]
     header = f"{'track':28s} {'mix dB':>7s} " + " ".join(f"{s + ' dB':>10s} {'silent':>6s}" for s in STEMS)
@@ -73,6 +74,7 @@ def print_stats(folder: Path) -> int:
         f"{len(rows) - len(bad)} of {len(rows)}"
     )
     if bad:
-        print("not equal: " + ", ".join(bad))
-        return 1
+        lead = "not equal: " if strict else "warning: mixture is not the sum of the stems in "
+        print(lead + ", ".join(bad))
+        return 1 if strict else 0
     return 0

@@ -154,3 +154,57 @@ def test_an_output_root_that_is_a_file_is_one_line_per_input(tiny_model_path, tm
     err = capsys.readouterr().err
     assert "Traceback" not in err and "1 of 1 inputs failed" in err
     assert (tmp_path / "out").read_text() == "a file, not a folder"
+
+
+def test_streamed_file_separation_equals_the_whole_array_path(tiny_model_path, tmp_path):
+    """`separate` reads, resamples, separates and writes block by block; the numbers are those of reading the
+    whole file, soxr-resampling it in one go, `separate_array` and resampling each stem back in one go."""
+    from demixui.audiofile import read_audio, resample
+    from demixui.model.offline import separate_array
+    from demixui.model.runtime import load_model
+
+    model = load_model(tiny_model_path)
+    for name, rate, nb_samples in [("plain.wav", 44100, 300_000), ("other_rate.flac", 48000, 200_001)]:
+        write_music(tmp_path / name, nb_samples, rate=rate, subtype="FLOAT" if rate == 44100 else "PCM_24")
+        assert separate(tmp_path / name, "-o", tmp_path / "out", "--model", tiny_model_path) == 0
+        stems, out_rate = read_stems(tmp_path / "out" / name.split(".")[0])
+        audio, _ = read_audio(tmp_path / name)
+        expected = separate_array(model, resample(audio, rate, 44100)).transpose(1, 0, 2)
+        if rate != 44100:
+            expected = np.stack([resample(np.ascontiguousarray(stem), 44100, rate)[:nb_samples]
+                                 for stem in expected])
+        assert out_rate == rate and stems.shape == (4, nb_samples, 2) == expected.shape
+        np.testing.assert_allclose(stems, expected, rtol=0, atol=1e-5)
+
+
+def test_memory_does_not_grow_with_the_length_of_the_track(tiny_model_path, tmp_path):
+    """Peak memory for 20 s and for 120 s of audio: the same few blocks in flight (holding 120 s of stems
+    would take 170 MB, and the input 42 MB more)."""
+    import tracemalloc
+
+    from demixui.model.offline import separate_file
+    from demixui.model.runtime import load_model
+
+    model = load_model(tiny_model_path)
+    peaks = {}
+    for seconds in (20, 120):
+        write_music(tmp_path / f"{seconds}.wav", seconds * 44100, subtype="PCM_16")
+        tracemalloc.start()
+        try:
+            separate_file(model, tmp_path / f"{seconds}.wav", tmp_path / "out")
+            peaks[seconds] = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert sf.info(str(tmp_path / "out" / f"{seconds}" / "drums.wav")).frames == seconds * 44100
+    print(f"peak traced memory separating 20 s: {peaks[20] / 1e6:.1f} MB, 120 s: {peaks[120] / 1e6:.1f} MB")
+    assert peaks[120] < peaks[20] + 10e6, peaks
+
+
+def test_a_late_nan_is_an_error_with_its_time_and_leaves_nothing(tiny_model_path, tmp_path, capsys):
+    audio = write_music(tmp_path / "song.wav", 400_000)
+    audio[300_000, 0] = np.nan  # after a few blocks have been separated and written
+    sf.write(str(tmp_path / "song.wav"), audio, 44100, subtype="FLOAT")
+    assert separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path) == 1
+    err = capsys.readouterr().err
+    assert "NaN or infinite samples (the first at 6.803 s)" in err and "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []  # the temporary folder is gone too

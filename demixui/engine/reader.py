@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from demixui.audiofile import SUPPORTED_EXTENSIONS, audio_info, to_stereo
+from demixui.audiofile import SUPPORTED_EXTENSIONS, audio_info, open_audio, to_stereo
 from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session, SourceInfo
 from demixui.errors import AudioFileError
@@ -38,7 +38,7 @@ class _Decoder:
 
     def __init__(self, session: Session, sample_rate: int):
         info = session.info
-        self.handle = sf.SoundFile(info.path)
+        self.handle = open_audio(info.path)  # MP3s decoded whole: see demixui.audiofile._DecodedFile
         self.sample_rate = sample_rate
         self.file_rate = info.file_rate
         start_frame = min(int(round(session.start_s * info.file_rate)), max(info.file_frames - 1, 0))

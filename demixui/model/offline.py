@@ -10,14 +10,16 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import soundfile as sf
 
-from demixui.audiofile import read_audio, resample, write_wav_atomic
+from demixui.audiofile import audio_info, read_audio_blocks
 from demixui.errors import AudioFileError
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
 
@@ -57,51 +59,75 @@ def run_aligned(
     block: int,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Stream `sources` (each `(nb_samples, c_i)`) in blocks of `block` samples, then zeros, through
-    `synthesise(*analyse(*chunks))`, writing the output advanced by `latency` into `out[:nb_samples]`.
+    """`stream_aligned` over whole arrays: `sources` (each `(nb_samples, c_i)`) in blocks of `block` samples,
+    the aligned output written into `out[:nb_samples]`; `progress(n)` after each block of n input samples."""
+    nb_samples = out.shape[0]
+    assert all(source.shape[0] == nb_samples for source in sources), [s.shape for s in sources]
+
+    def blocks() -> Iterator[list[np.ndarray]]:
+        for start in range(0, nb_samples, block):
+            yield [np.ascontiguousarray(source[start:start + block], dtype=np.float32) for source in sources]
+            if progress is not None:
+                progress(min(block, nb_samples - start))
+
+    position = 0
+    for piece in stream_aligned(analyse, synthesise, blocks(), latency, hop):
+        out[position:position + piece.shape[0]] = piece
+        position += piece.shape[0]
+    assert position == nb_samples, (position, nb_samples)
+
+
+def stream_aligned(
+    analyse: Callable[..., tuple],
+    synthesise: Callable[..., np.ndarray],
+    blocks: Iterable[Sequence[np.ndarray]],
+    latency: int,
+    hop: int,
+) -> Iterator[np.ndarray]:
+    """Feed `blocks` (each a list of `(n, c_i)` float32 chunks, one per source, of any equal length n) and
+    then zeros through `synthesise(*analyse(*chunks))`; yield its output advanced by `latency`, so the
+    concatenated pieces line up sample for sample with the concatenated input and end with it.
 
     The pair is a causal stream with a delay of exactly `latency` samples that returns `hop` samples per
     completed frame. `analyse` and `synthesise` must keep separate state: synthesis of block i runs on a
     worker thread while block i + 1 is analysed (onnxruntime and numpy's FFTs release the GIL), which is up
-    to twice as fast on two cores and gives the same numbers as running them in turn.
+    to twice as fast on two cores and gives the same numbers as running them in turn. Only a block or two of
+    audio is in memory at a time, whatever the length of the input.
     """
-    nb_samples = out.shape[0]
-    assert all(source.shape[0] == nb_samples for source in sources), [s.shape for s in sources]
+    consumed = 0  # input samples fed so far (the zero tail not counted)
     produced = 0  # stream output samples so far; output sample p is aligned input sample p - latency
+    widths: list[int] | None = None
 
-    def place(result: np.ndarray) -> None:
+    def with_tail() -> Iterator[Sequence[np.ndarray]]:
+        nonlocal consumed, widths
+        for chunks in blocks:
+            consumed += chunks[0].shape[0]
+            widths = [chunk.shape[1] for chunk in chunks]
+            yield chunks
+        if widths is not None:  # latency + hop zeros: the stream holds back latency + (< a hop) samples
+            yield [np.zeros((latency + hop, width), dtype=np.float32) for width in widths]
+
+    def aligned(result: np.ndarray) -> np.ndarray:
         nonlocal produced
         first = produced - latency  # aligned index of result[0]
-        lo, hi = max(first, 0), min(first + result.shape[0], nb_samples)
-        if hi > lo:
-            out[lo:hi] = result[lo - first:hi - first]
         produced += result.shape[0]
+        lo, hi = max(first, 0), min(first + result.shape[0], consumed)
+        return result[lo - first:hi - first] if hi > lo else result[:0]
 
-    # latency + hop zeros after the signal: the stream holds back latency + (less than a hop) samples.
-    total = nb_samples + latency + hop
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demixui-synthesis") as pool:
         pending: Future | None = None
-        for start in range(0, total, block):
-            chunks = [_padded_chunk(source, start, min(start + block, total)) for source in sources]
+        for chunks in with_tail():
             analysed = analyse(*chunks)
             if pending is not None:
-                place(pending.result())
+                piece = aligned(pending.result())
+                if piece.shape[0]:
+                    yield piece
             pending = pool.submit(synthesise, *analysed)
-            if progress is not None and start < nb_samples:
-                progress(min(start + block, nb_samples) - start)
         if pending is not None:
-            place(pending.result())
-    assert produced - latency >= nb_samples, (produced, latency, nb_samples)
-
-
-def _padded_chunk(source: np.ndarray, start: int, stop: int) -> np.ndarray:
-    """float32 contiguous `source[start:stop]`, zero-padded past the end of `source`."""
-    if stop <= source.shape[0]:
-        return np.ascontiguousarray(source[start:stop], dtype=np.float32)
-    chunk = np.zeros((stop - start, source.shape[1]), dtype=np.float32)
-    if start < source.shape[0]:
-        chunk[:source.shape[0] - start] = source[start:]
-    return chunk
+            piece = aligned(pending.result())
+            if piece.shape[0]:
+                yield piece
+    assert produced - latency >= consumed, (produced, latency, consumed)
 
 
 @dataclass
@@ -144,10 +170,11 @@ def separate_file(
 ) -> SeparationResult:
     """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length.
 
-    The file is resampled to the model's rate with soxr when needed and each stem back to the file's rate.
-    The stems are written into a hidden temporary folder beside the target, which is renamed into place only
-    when all are written, so the target never holds a partial set. `progress(done, total)` counts samples
-    at the model's rate.
+    The file is read, resampled to the model's rate (soxr, streamed) when needed, separated, resampled back
+    and written block by block, so memory stays at a few blocks of audio for a track of any length (a DJ
+    set of hours). The stems are written into a hidden temporary folder beside the target, which is renamed
+    into place only when all are complete, so the target never holds a partial set. `progress(done, total)`
+    counts input samples at the model's rate (the total is the header's estimate).
     """
     input_path, out_root = Path(input_path), Path(out_root)
     target = output_dir_for(input_path, out_root)
@@ -156,42 +183,111 @@ def separate_file(
     rate = model.info.sample_rate
 
     start_time = time.perf_counter()
-    audio, file_rate = read_audio(input_path)
-    nb_samples = audio.shape[0]
-    mix = resample(audio, file_rate, rate) if file_rate != rate else audio
-    del audio
-    done, total = 0, mix.shape[0]
+    info = audio_info(input_path)
+    file_rate = int(info.samplerate)
+    expected = round(info.frames * rate / file_rate)
+    read = 0  # samples decoded, at the file's rate
+    done = 0  # samples fed to the model, at its rate
 
-    def on_block(n: int) -> None:
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
+    def model_rate_blocks() -> Iterator[list[np.ndarray]]:
+        nonlocal read, done
+        to_model = _Resampler(file_rate, rate)
+        for block in read_audio_blocks(input_path, DEFAULT_MAX_FRAMES * model.info.hop, info):
+            read += block.shape[0]
+            mix = to_model.process(block)
+            if mix.shape[0]:
+                done += mix.shape[0]
+                yield [mix]
+                if progress is not None:
+                    progress(done, max(expected, done))
+        rest = to_model.process(np.zeros((0, 2), np.float32), last=True)
+        if rest.shape[0]:
+            yield [rest]
 
-    stems = separate_array(model, mix, progress=on_block)
-    del mix
     out_root.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=out_root))
     try:
-        for index, name in enumerate(model.stems):
-            stem = np.ascontiguousarray(stems[:, index])
-            if file_rate != rate:
-                stem = _fit_length(resample(stem, rate, file_rate), nb_samples)
-            write_wav_atomic(tmp_dir / f"{name}.wav", stem, file_rate, subtype=subtype)
+        with ExitStack() as stack:
+            writers = [stack.enter_context(_StemWriter(tmp_dir / f"{name}.wav", rate, file_rate, subtype,
+                                                       info.frames))
+                       for name in model.stems]
+            stream = model.new_stream()
+            for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
+                                        stream.latency_samples, stream.hop):
+                for index, writer in enumerate(writers):
+                    writer.write(piece[:, index])
+            for writer in writers:
+                writer.finish(read)  # the input's own length, trimmed or padded by a sample or two
         _give_usual_permissions(tmp_dir)
         _move_into_place(tmp_dir, target, overwrite)
     except BaseException:
         shutil.rmtree(tmp_dir, ignore_errors=True)
         raise
     work = time.perf_counter() - start_time
-    return SeparationResult(input_path, target, nb_samples / file_rate, work)
+    return SeparationResult(input_path, target, read / file_rate, work)
 
 
-def _fit_length(audio: np.ndarray, nb_samples: int) -> np.ndarray:
-    """Trim or zero-pad `(n, nb_channels)` to `nb_samples` (resampling there and back may be off by one)."""
-    if audio.shape[0] >= nb_samples:
-        return audio[:nb_samples]
-    return np.concatenate([audio, np.zeros((nb_samples - audio.shape[0], audio.shape[1]), audio.dtype)])
+class _Resampler:
+    """Streamed soxr (HQ) from one rate to another; the identity when the rates are equal. soxr's stream
+    gives the same samples as its one-shot `resample` of the whole signal."""
+
+    def __init__(self, from_rate: int, to_rate: int, nb_channels: int = 2):
+        self._stream = None
+        if from_rate != to_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(from_rate, to_rate, nb_channels, dtype="float32", quality="HQ")
+
+    def process(self, audio: np.ndarray, last: bool = False) -> np.ndarray:
+        if self._stream is None:
+            return audio
+        return self._stream.resample_chunk(np.ascontiguousarray(audio, dtype=np.float32), last=last)
+
+
+class _StemWriter:
+    """One stem's WAV file, written as the stream produces it, at the input's rate and exactly its length.
+
+    The last `HOLD` samples are held back until `finish(length)`: resampling there and back may end a
+    sample or two off the input's length, which is only known once the input has been read to its end.
+    """
+
+    HOLD = 64
+
+    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int):
+        self._resampler = _Resampler(rate, file_rate)
+        bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
+        # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
+        big = expected_frames * bytes_per_frame >= 2**32 - 2**24
+        self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
+                                  format="RF64" if big else "WAV")
+        self._held = np.zeros((0, 2), np.float32)
+        self.written = 0
+
+    def __enter__(self) -> _StemWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._file.close()
+
+    def write(self, audio: np.ndarray) -> None:
+        audio = np.concatenate([self._held, self._resampler.process(audio)])
+        keep = min(self.HOLD, audio.shape[0])
+        self._write(audio[:audio.shape[0] - keep])
+        self._held = audio[audio.shape[0] - keep:]
+
+    def finish(self, length: int) -> None:
+        rest = np.concatenate([self._held, self._resampler.process(np.zeros((0, 2), np.float32), last=True)])
+        self._held = rest[:0]
+        assert self.written <= length, (self.written, length)
+        rest = rest[:length - self.written]
+        self._write(rest)
+        if self.written < length:
+            self._write(np.zeros((length - self.written, 2), np.float32))
+
+    def _write(self, audio: np.ndarray) -> None:
+        if audio.shape[0]:
+            self._file.write(audio)
+            self.written += audio.shape[0]
 
 
 def _current_umask() -> int:

@@ -88,3 +88,27 @@ def test_disagreeing_model_leaves_no_file(tmp_path):
     with pytest.raises(ModelFileError, match="disagrees with torch"):
         export_model(_OfflineDiffers(TINY), path, training_data="none", model_version="t")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_mask_temperature_divides_the_logits(tmp_path):
+    """softmax(logits / T): log-masks centred over the stems shrink by exactly T; the model is untouched."""
+    torch.manual_seed(6)
+    model = Separator(TINY)
+    with torch.no_grad():
+        model.head.bias.normal_(0.0, 1.0)
+        model.local[2].weight.normal_(0.0, 0.3)  # the local path's term must scale too
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    feeds = {"mag": validation_magnitudes(model, seconds=0.5)}
+    logs = []
+    for temperature in (1.0, 2.5):
+        path = tmp_path / f"t{temperature}.onnx"
+        meta = export_model(model, path, training_data="none", model_version="t",
+                            mask_temperature=temperature)
+        assert meta["mask_temperature"] == temperature == _metadata(path)["mask_temperature"]
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        states = {i.name: np.zeros(i.shape, np.float32) for i in session.get_inputs() if i.name != "mag"}
+        log = np.log(session.run(["masks"], {**feeds, **states})[0].astype(np.float64))
+        logs.append(log - log.mean(axis=2, keepdims=True))
+    np.testing.assert_allclose(logs[1], logs[0] / 2.5, atol=1e-4)
+    assert np.abs(logs[0]).max() > 0.1  # the masks are not flat, so the check means something
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

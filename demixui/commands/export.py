@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--last", action="store_true", help="export the last checkpoint, not the best")
     parser.add_argument("--model-version", default=None, help="version string stored in the file")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    parser.add_argument("--temperature", type=float, default=1.0, metavar="T",
+                        help="divide the mask logits by T (> 1 softer masks); pick it on validation tracks")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,7 +41,10 @@ def run(args: argparse.Namespace) -> int:
     counters = state.get("counters", {})
     step = counters.get("step", 0)
     version = args.model_version or f"{Path(args.run_dir).resolve().name}-{path.stem}-step{step}"
-    meta = export_model(model, output, training_data=state.get("training_data", ""), model_version=version)
+    if not args.temperature > 0:
+        raise DemixError(f"--temperature must be positive, got {args.temperature}")
+    meta = export_model(model, output, training_data=state.get("training_data", ""), model_version=version,
+                        mask_temperature=args.temperature)
     size_mb = output.stat().st_size / 1e6
     print(f"wrote {output} ({size_mb:.1f} MB, {meta['architecture']['parameters']:,} parameters, "
           f"latency {meta['latency_samples']} samples) from {path}; "

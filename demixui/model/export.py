@@ -12,6 +12,7 @@ audio, and only then renames it into place; a file that disagrees is deleted and
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import warnings
@@ -144,16 +145,22 @@ def validate_onnx(model: Separator, path: Path, mag: np.ndarray | None = None, b
 
 
 def export_model(
-    model: Separator, path: str | Path, training_data: str = "", model_version: str = ""
+    model: Separator, path: str | Path, training_data: str = "", model_version: str = "",
+    mask_temperature: float = 1.0,
 ) -> dict:
     """Write `model` to `path` as a validated ONNX file; returns the metadata it holds.
 
+    `mask_temperature` != 1 exports a copy with softened (> 1) or sharpened masks (`Separator.soften_masks`).
     Raises ModelFileError (and leaves nothing at `path` or beside it) if onnxruntime disagrees with torch by
     more than TOLERANCE.
     """
     path = Path(path)
     model = model.cpu().eval()
+    if mask_temperature != 1.0:
+        model = copy.deepcopy(model)
+        model.soften_masks(mask_temperature)
     meta = metadata(model, training_data, model_version)
+    meta["mask_temperature"] = mask_temperature
     tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
     try:
         _export_graph(model, tmp)

@@ -110,6 +110,18 @@ class Separator(nn.Module):
             nn.init.zeros_(self.local[2].weight)
             nn.init.zeros_(self.local[2].bias)
 
+    def soften_masks(self, temperature: float) -> None:
+        """Divide the mask logits by `temperature` (> 1: softer masks, < 1: sharper), folded into the last
+        layers' weights so the network's shape and graph stay the same. A trained mask estimator is often
+        over-confident; `demixui export --temperature` applies a value picked on validation tracks."""
+        if not temperature > 0:
+            raise ValueError(f"temperature must be positive, got {temperature}")
+        layers = [self.head] + ([self.local[2]] if self.local is not None else [])
+        with torch.no_grad():
+            for layer in layers:  # logits = head(z) + local(x): both terms scale together
+                layer.weight /= temperature
+                layer.bias /= temperature
+
     # -- state --
     def state_shapes(self, batch: int = 1) -> list[tuple[int, ...]]:
         """State shapes: conv cache (batch, width, kernel-1), LSTM h and c (layers, batch, hidden)."""

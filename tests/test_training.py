@@ -131,6 +131,16 @@ def test_train_command_resumes_and_exports(corpus, tmp_path, capsys):
     assert model_path.is_file()
     assert main(["export", str(run), "-o", str(model_path)]) == 1  # exists: refused without --overwrite
 
+    from demixui.model.calibrate import main as calibrate
+
+    capsys.readouterr()
+    assert calibrate([str(run), "--valid", str(valid), "--temperatures", "1", "1.5", "--seconds", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines[1:3]] == ["T=1", "T=1.5"] and "mean=" in lines[1]
+    assert lines[-1].startswith("best: --temperature ")
+    assert main(["export", str(run), "-o", str(model_path), "--overwrite", "--temperature", "1.5"]) == 0
+    assert main(["export", str(run), "-o", str(model_path), "--overwrite", "--temperature", "0"]) == 1
+
 
 @pytest.mark.parametrize("make_bad", ["missing", "empty", "no_stems"])
 def test_bad_data_folder_is_one_line(tmp_path, capsys, make_bad):

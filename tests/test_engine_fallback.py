@@ -120,3 +120,36 @@ def test_fallback_keeps_every_block_filled_at_extreme_block_sizes(tiny_model_pat
     assert snap.app_underruns > 0
     # Whatever mix of dry and separated it played, it is the tone (stems sum to the mix) and has no gaps.
     np.testing.assert_allclose(out[LATENCY:], mix, atol=1e-4)
+
+
+def test_a_file_slow_to_open_starts_late_without_underruns(tiny_model_path, tmp_path, monkeypatch):
+    """Opening can take seconds (an hour of MP3 is decoded whole, a network share is slow): the callback
+    plays silence until the first samples arrive, and only then gives the model its prefill time. Slow
+    storage is the injected fault; the engine, model and clock are real."""
+    import demixui.engine.reader as reader
+    from demixui.model.runtime import load_model
+
+    real_open = reader.open_audio
+
+    def slow_open(path):
+        time.sleep(1.5)
+        return real_open(path)
+
+    monkeypatch.setattr(reader, "open_audio", slow_open)
+    t = np.arange(int(SR * 1.0)) / SR
+    mix = (0.3 * np.sin(2 * np.pi * 220 * t)[:, None] * [1.0, 0.7]).astype(np.float32)
+    sf.write(tmp_path / "tone.wav", mix, SR, subtype="FLOAT")
+    with Engine(model=load_model(tiny_model_path), backend="null", blocksize=256, capture=True) as engine:
+        engine.open_file(tmp_path / "tone.wav")
+        engine.play()
+        deadline = time.monotonic() + 20
+        while engine.snapshot().state != "ended":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        snap = engine.snapshot()
+        out = engine.captured()
+        offset = engine.output_offset
+    assert snap.app_underruns == 0, snap.app_underruns
+    assert offset > 1.2 * SR  # it did wait (silently) for the file
+    assert np.abs(out[:offset]).max() == 0.0
+    assert np.abs(out[offset + LATENCY:offset + len(mix)]).max() > 0.1  # and then played it

@@ -142,9 +142,10 @@ class Playback:
         if session.info.live:  # enough input for the look-ahead, and the first stems separated
             ready = session.source.written >= self.live_prefill(n)
             waiting = ready and not self._stems_ready(session, n)
-        else:
+        else:  # the timeout counts from the first decoded samples: opening a file (an MP3 is decoded
+            # whole, an hour of it in about 10 s) is silence, not a run of underruns
             ready = self._stems_ready(session, n) or session.source_error is not None
-            waiting = not ready and self._engine._playing
+            waiting = not ready and self._engine._playing and session.source.written > 0
         if waiting:
             self._prefill_waited += n
             ready = self._prefill_waited >= self.prefill_timeout

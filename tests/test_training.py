@@ -67,6 +67,33 @@ def test_training_stft_matches_dsp_stft():
     assert np.max(np.abs(got - expected)) <= 1e-4 * np.max(np.abs(expected))
 
 
+def test_sdr_loss_is_minus_the_time_domain_sdr_or_a_bit_worse():
+    """`spectral_sdr_loss` against `dsp.metrics.sdr` of the resynthesised estimates: a bound on -SDR (the
+    ISTFT can only help), and a close one."""
+    from demixui.model.training import spectral_sdr_loss, spectral_targets
+    from dsp.metrics import sdr
+    from dsp.stft import istft
+
+    config = StftConfig()
+    stems = synthetic_stems(7, 3.0)  # (4, n, 2)
+    targets = TrainingStft(config)(torch.from_numpy(stems).unsqueeze(0).transpose(2, 3)).transpose(1, 2)
+    mix = targets.sum(dim=2)
+    mix_mag, target_mag, projection = spectral_targets(mix, targets)
+    torch.manual_seed(0)
+    share = target_mag / (target_mag.sum(dim=2, keepdim=True) + 1e-6)
+    for noise, slack in ((0.3, 1.5), (1.5, 4.0)):  # rough masks gain the most from the ISTFT's projection
+        masks = torch.softmax(4.0 * share + noise * torch.randn(share.shape), dim=2)
+        loss = float(spectral_sdr_loss(masks, mix_mag, target_mag, projection))
+        spectra = (masks * mix.unsqueeze(2))[0].numpy().astype(np.complex64)  # (t, 4, 2, f)
+        latency = config.latency_samples
+        scores = []
+        for j in range(4):
+            estimate = istft(spectra[:, j], config)[latency:]
+            scores.append(sdr(stems[j, : estimate.shape[0]], estimate))
+        print(f"noise {noise}: loss {loss:.2f} dB, minus the time-domain SDR {-np.mean(scores):.2f} dB")
+        assert -np.mean(scores) - 0.1 <= loss <= -np.mean(scores) + slack, (noise, loss, scores)
+
+
 def test_augmented_chunks_keep_their_shape_and_vary(corpus):
     train, _ = corpus
     sampler = ChunkSampler(list_tracks(train), 22050, Augmentation())
@@ -95,17 +122,21 @@ def test_augmentation_swaps_flips_and_scales(tmp_path):
     np.testing.assert_allclose(chunk[:, :, 0], 0.5 * chunk[:, :, 1], rtol=1e-6)
 
 
-def test_loss_goes_down(corpus, tmp_path):
+@pytest.mark.parametrize("loss", ["l1", "sdr"])
+def test_loss_goes_down(corpus, tmp_path, loss):
     train, valid = corpus
     torch.manual_seed(0)
     settings = TrainSettings(minutes=5, batch_size=4, chunk_seconds=0.5, learning_rate=3e-3, epoch_steps=40,
-                             max_steps=40, valid_seconds=1.0, progress=False)
+                             max_steps=40, valid_seconds=1.0, progress=False, loss=loss)
     trainer = Trainer(tmp_path, CONFIGS["tiny"], ChunkSampler(list_tracks(train), 22050, Augmentation()),
                       list_tracks(valid), settings, torch.device("cpu"), "test corpus")
     trainer.run()
     first, last = np.mean(trainer.losses[:5]), np.mean(trainer.losses[-5:])
     assert len(trainer.losses) == 40
-    assert last < 0.8 * first, (first, last)
+    if loss == "l1":
+        assert last < 0.8 * first, (first, last)
+    else:  # minus SDR in dB
+        assert last < first - 1.0, (first, last)
     assert (tmp_path / LAST).is_file() and (tmp_path / BEST).is_file()
     entry = json.loads((tmp_path / "log.jsonl").read_text().splitlines()[-1])
     assert set(entry["valid_sdr"]) == {*STEMS, "mean"} and np.isfinite(entry["valid_sdr"]["mean"])

@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "lowlatency: n_fft 512 hop 128, 8.7 ms)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-seconds", type=float, default=3.0)
+    parser.add_argument("--loss", choices=["l1", "sdr"], default="l1",
+                        help="l1: magnitudes and phase-sensitive projections; sdr: minus the SDR of the "
+                             "mix-phase estimate (the metric itself; a good fine-tune). Default l1")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--epoch-steps", type=int, default=0,
                         help="steps between validations (default: one pass's worth of the training audio)")
@@ -91,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes, batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
         learning_rate=args.lr, checkpoint_minutes=args.checkpoint_minutes, valid_seconds=args.valid_seconds,
         epoch_steps=args.epoch_steps, max_steps=args.max_steps, seed=args.seed, progress=not args.no_progress,
+        loss=args.loss,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(run_dir, config, sampler, valid, settings, device, training_data)

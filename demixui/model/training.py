@@ -42,6 +42,7 @@ class TrainSettings:
     max_steps: int = 0  # 0: no limit; else stop when the run's step counter reaches it (tests, short runs)
     seed: int = 0
     progress: bool = True
+    loss: str = "l1"  # "l1": `spectral_loss`; "sdr": `spectral_sdr_loss`
 
 
 def spectral_targets(
@@ -66,6 +67,28 @@ def spectral_loss(masks: torch.Tensor, mix_mag: torch.Tensor, target_mag: torch.
     """
     estimate = masks * mix_mag.unsqueeze(2)
     return (estimate - target_mag).abs().mean() + (estimate - target_projection).abs().mean()
+
+
+def spectral_sdr_loss(masks: torch.Tensor, mix_mag: torch.Tensor, target_mag: torch.Tensor,
+                      target_projection: torch.Tensor) -> torch.Tensor:
+    """Minus the SDR (dB) of the mix-phase estimates, per stem over the whole batch, averaged over stems.
+
+    With mix phase, stem j's estimate M|X|e^{i phase(X)} misses the target S by (M|X| - P)^2 + (|S|^2 - P^2)
+    per bin, P = |S| cos(angle), the projection (the second term is what no real mask can fix). Summed over
+    bins that bounds the time-domain squared error from above (our STFT is a tight frame, and the ISTFT's
+    overlap-add projects the masked frames onto real signals, which can only bring them closer), so this is
+    the metric we report, where the L1 loss only approximates it: L1 favours hard masks, SDR soft ones where
+    unsure. Errors and energies are summed over the batch before the ratio, so a stem silent in one chunk
+    cannot dominate.
+    """
+    estimate = masks * mix_mag.unsqueeze(2)
+    dims = (0, 1, 3, 4)  # all but the stem axis of (b, t, 4, 2, f)
+    error = ((estimate - target_projection) ** 2).sum(dims) + (target_mag**2 - target_projection**2).sum(dims)
+    energy = (target_mag**2).sum(dims)
+    return (10.0 * torch.log10((error + 1e-6) / (energy + 1e-6))).mean()
+
+
+LOSSES = {"l1": spectral_loss, "sdr": spectral_sdr_loss}
 
 
 def learning_rate_at(base: float, progress: float, step: int, warmup_steps: int = 50) -> float:
@@ -135,7 +158,9 @@ class Trainer:
 
     def load(self, state: dict) -> None:
         missing = load_weights(self.model, state["model"])
-        if not missing:  # else the parameter list changed: a fresh Adam, eased in by the warm-up
+        # A fresh Adam (eased in by the warm-up) when the parameter list changed, or the loss: Adam's moment
+        # estimates belong to the old loss's gradient scale.
+        if not missing and state.get("settings", {}).get("loss", "l1") == self.settings.loss:
             self.optimizer.load_state_dict(state["optimizer"])
         self.counters.update(state["counters"])
         self.history = list(state.get("history", []))
@@ -155,7 +180,7 @@ class Trainer:
     def step(self, stems: np.ndarray, lr: float) -> float:
         self.model.train()
         mix_mag, target_mag, projection = self._to_tensors(stems)
-        loss = spectral_loss(self.model(mix_mag), mix_mag, target_mag, projection)
+        loss = LOSSES[self.settings.loss](self.model(mix_mag), mix_mag, target_mag, projection)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)

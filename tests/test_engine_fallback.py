@@ -19,6 +19,13 @@ SR = 44100
 LATENCY = 1536
 
 
+def wait_until_ended(engine: Engine, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while engine.snapshot().state != "ended":
+        assert time.monotonic() < deadline, "playback did not end in time"
+        time.sleep(0.05)
+
+
 class SlowModel:
     """The real model, whose streams sleep 50 ms per hop (4x slower than real time) while `slow` is set."""
 
@@ -65,10 +72,7 @@ def test_slow_model_falls_back_to_the_dry_mix_without_a_click_and_recovers(tiny_
         slow.slow = True
         time.sleep(0.6)
         slow.slow = False
-        deadline = time.monotonic() + 20
-        while engine.snapshot().state != "ended":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ended(engine, 20)
         snap = engine.snapshot()
         out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
     assert snap.app_underruns > 0 and snap.resyncs >= 1 and snap.wet == 1.0
@@ -111,10 +115,7 @@ def test_fallback_keeps_every_block_filled_at_extreme_block_sizes(tiny_model_pat
     with Engine(model=slow, backend="null", blocksize=blocksize, capture=True) as engine:
         engine.open_file(path)
         engine.play()
-        deadline = time.monotonic() + 15
-        while engine.snapshot().state != "ended":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ended(engine, 15)
         snap = engine.snapshot()
         out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
     assert snap.app_underruns > 0
@@ -142,10 +143,7 @@ def test_a_file_slow_to_open_starts_late_without_underruns(tiny_model_path, tmp_
     with Engine(model=load_model(tiny_model_path), backend="null", blocksize=256, capture=True) as engine:
         engine.open_file(tmp_path / "tone.wav")
         engine.play()
-        deadline = time.monotonic() + 20
-        while engine.snapshot().state != "ended":
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_until_ended(engine, 20)
         snap = engine.snapshot()
         out = engine.captured()
         offset = engine.output_offset

@@ -66,24 +66,17 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo:
 def read_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
     """Read a whole file as float32 `(nb_samples, 2)`; resample with soxr when `sample_rate` is given.
 
-    Returns `(audio, rate)` where `rate` is `sample_rate` if given, else the file's own rate.
+    Returns `(audio, rate)` where `rate` is `sample_rate` if given, else the file's own rate. The checks are
+    `read_audio_blocks`'s, over one block the size of the whole file.
     """
-    path = Path(path)
     info = audio_info(path)
-    try:
-        audio, file_rate = sf.read(str(path), dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as error:
-        raise AudioFileError(f"{path}: corrupt or truncated, could not decode ({_short(error)})") from None
-    if audio.shape[0] == 0:
-        raise AudioFileError(f"{path}: the file holds no audio")
-    if audio.shape[0] < info.frames * 0.99:
-        raise AudioFileError(f"{path}: truncated ({audio.shape[0]} of {info.frames} frames could be read)")
-    check_finite(audio, str(path))
-    audio = to_stereo(audio)
+    blocks = list(read_audio_blocks(path, info.frames + 1, info))
+    audio = blocks[0] if len(blocks) == 1 else np.concatenate(blocks)  # (an MP3 header may undercount)
+    file_rate = int(info.samplerate)
     if sample_rate is not None and sample_rate != file_rate:
         audio = resample(audio, file_rate, sample_rate)
         file_rate = sample_rate
-    return audio, int(file_rate)
+    return audio, file_rate
 
 
 class _DecodedFile:
@@ -152,9 +145,13 @@ def read_audio_blocks(path: str | Path, block_frames: int, info: sf._SoundFileIn
                 raise AudioFileError(f"{path}: corrupt or truncated, could not decode ({reason})") from None
             if block.shape[0] == 0:
                 break
-            if not np.isfinite(block).all():
-                first = read + int(np.argmax(~np.isfinite(block).all(axis=1)))
-                raise AudioFileError(f"{path}: holds NaN or infinite samples (the first at "
+            bad = ~np.isfinite(block)
+            if bad.any():
+                first = read + int(np.argmax(bad.any(axis=1)))
+                count = int(np.count_nonzero(bad))
+                # A full block may have more after it, unread: the count is then a lower bound.
+                count_text = str(count) if block.shape[0] < block_frames else f"at least {count}"
+                raise AudioFileError(f"{path}: holds {count_text} NaN or infinite samples (the first at "
                                      f"{first / info.samplerate:.3f} s)")
             read += block.shape[0]
             yield to_stereo(block)
@@ -175,10 +172,22 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     return np.ascontiguousarray(soxr.resample(audio, from_rate, to_rate, quality="HQ"), dtype=np.float32)
 
 
-def check_finite(audio: np.ndarray, what: str) -> None:
-    if not np.isfinite(audio).all():
-        bad = int(np.count_nonzero(~np.isfinite(audio)))
-        raise AudioFileError(f"{what}: holds {bad} NaN or infinite samples")
+class StreamResampler:
+    """soxr HQ resampling of a stream of float32 `(n, nb_channels)` blocks; the identity when the rates are
+    equal. Block by block it gives the same samples as `resample` of the whole signal."""
+
+    def __init__(self, from_rate: int, to_rate: int, nb_channels: int = 2):
+        self._stream = None
+        if from_rate != to_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(from_rate, to_rate, nb_channels, dtype="float32", quality="HQ")
+
+    def process(self, audio: np.ndarray, last: bool = False) -> np.ndarray:
+        """The output that became ready; `last=True` (with the final block, or an empty one) flushes."""
+        if self._stream is None:
+            return audio
+        return self._stream.resample_chunk(np.ascontiguousarray(audio, dtype=np.float32), last=last)
 
 
 def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate: int, subtype: str = "PCM_16") -> None:
@@ -194,7 +203,7 @@ def write_wav_atomic(path: str | Path, audio: np.ndarray, sample_rate: int, subt
     os.close(fd)
     try:
         sf.write(tmp_name, audio, sample_rate, subtype=subtype, format="WAV")
-        os.chmod(tmp_name, 0o666 & ~_current_umask())  # mkstemp makes 0600; the user's file should not be
+        os.chmod(tmp_name, 0o666 & ~current_umask())  # mkstemp makes 0600; the user's file should not be
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
@@ -225,7 +234,7 @@ def _wav_missing_bytes(path: Path) -> tuple[int, int] | None:
 
 
 @functools.cache
-def _current_umask() -> int:
+def current_umask() -> int:
     # Read once: os.umask can only be read by setting it, which must not race with other threads' writes.
     mask = os.umask(0)
     os.umask(mask)

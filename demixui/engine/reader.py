@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from demixui.audiofile import SUPPORTED_EXTENSIONS, audio_info, open_audio, to_stereo
+from demixui.audiofile import SUPPORTED_EXTENSIONS, StreamResampler, audio_info, open_audio, to_stereo
 from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session, SourceInfo
 from demixui.errors import AudioFileError
@@ -47,12 +47,10 @@ class _Decoder:
         self.file_block = max(1, int(np.ceil(READ_BLOCK * self.file_rate / sample_rate)))
         self.resampler = self._new_resampler()
 
-    def _new_resampler(self):
+    def _new_resampler(self) -> StreamResampler | None:
         if self.file_rate == self.sample_rate:
             return None
-        import soxr
-
-        return soxr.ResampleStream(self.file_rate, self.sample_rate, 2, dtype="float32", quality="HQ")
+        return StreamResampler(self.file_rate, self.sample_rate)
 
     def read(self) -> np.ndarray | None:
         """The next block at the model rate `(n, 2)`, or None at the end of the file (after the flush)."""
@@ -60,14 +58,14 @@ class _Decoder:
         if block.shape[0] == 0:
             if self.resampler is None:
                 return None
-            tail = self.resampler.resample_chunk(np.zeros((0, 2), np.float32), last=True)
+            tail = self.resampler.process(np.zeros((0, 2), np.float32), last=True)
             self.resampler = None  # flushed; rewind() makes a new one
             return tail if tail.shape[0] else None
         if not np.isfinite(block).all():
             raise AudioFileError(f"{self.handle.name}: holds NaN or infinite samples")
         block = to_stereo(block)
         if self.resampler is not None:
-            block = self.resampler.resample_chunk(block)
+            block = self.resampler.process(block)
         return block
 
     def rewind(self) -> None:

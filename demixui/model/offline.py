@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from demixui.audiofile import audio_info, read_audio_blocks
+from demixui.audiofile import StreamResampler, audio_info, current_umask, read_audio_blocks
 from demixui.errors import AudioFileError
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
 
@@ -191,7 +191,7 @@ def separate_file(
 
     def model_rate_blocks() -> Iterator[list[np.ndarray]]:
         nonlocal read, done
-        to_model = _Resampler(file_rate, rate)
+        to_model = StreamResampler(file_rate, rate)
         for block in read_audio_blocks(input_path, DEFAULT_MAX_FRAMES * model.info.hop, info):
             read += block.shape[0]
             mix = to_model.process(block)
@@ -227,23 +227,6 @@ def separate_file(
     return SeparationResult(input_path, target, read / file_rate, work)
 
 
-class _Resampler:
-    """Streamed soxr (HQ) from one rate to another; the identity when the rates are equal. soxr's stream
-    gives the same samples as its one-shot `resample` of the whole signal."""
-
-    def __init__(self, from_rate: int, to_rate: int, nb_channels: int = 2):
-        self._stream = None
-        if from_rate != to_rate:
-            import soxr
-
-            self._stream = soxr.ResampleStream(from_rate, to_rate, nb_channels, dtype="float32", quality="HQ")
-
-    def process(self, audio: np.ndarray, last: bool = False) -> np.ndarray:
-        if self._stream is None:
-            return audio
-        return self._stream.resample_chunk(np.ascontiguousarray(audio, dtype=np.float32), last=last)
-
-
 class _StemWriter:
     """One stem's WAV file, written as the stream produces it, at the input's rate and exactly its length.
 
@@ -254,7 +237,7 @@ class _StemWriter:
     HOLD = 64
 
     def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int):
-        self._resampler = _Resampler(rate, file_rate)
+        self._resampler = StreamResampler(rate, file_rate)
         bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
         # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
         big = expected_frames * bytes_per_frame >= 2**32 - 2**24
@@ -290,16 +273,10 @@ class _StemWriter:
             self.written += audio.shape[0]
 
 
-def _current_umask() -> int:
-    mask = os.umask(0o022)  # the only portable way to read it is to set it; put it straight back
-    os.umask(mask)
-    return mask
-
-
 def _give_usual_permissions(folder: Path) -> None:
     """mkdtemp/mkstemp make private 0700/0600 entries; give the folder and its files the permissions a
     plain mkdir/open would have under the user's umask."""
-    mask = _current_umask()
+    mask = current_umask()
     folder.chmod(0o777 & ~mask)
     for path in folder.iterdir():
         path.chmod(0o666 & ~mask)

@@ -167,6 +167,7 @@ def separate_file(
     overwrite: bool = False,
     output_format: str = "float",
     progress: Callable[[int, int], None] | None = None,
+    block_frames: int = DEFAULT_MAX_FRAMES,
 ) -> SeparationResult:
     """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length.
 
@@ -174,7 +175,8 @@ def separate_file(
     and written block by block, so memory stays at a few blocks of audio for a track of any length (a DJ
     set of hours). The stems are written into a hidden temporary folder beside the target, which is renamed
     into place only when all are complete, so the target never holds a partial set. `progress(done, total)`
-    counts input samples at the model's rate (the total is the header's estimate).
+    counts input samples at the model's rate (the total is the header's estimate). `block_frames` model
+    frames go through the model per call: memory is a few such blocks, whatever the length of the input.
     """
     input_path, out_root = Path(input_path), Path(out_root)
     target = output_dir_for(input_path, out_root)
@@ -192,7 +194,7 @@ def separate_file(
     def model_rate_blocks() -> Iterator[list[np.ndarray]]:
         nonlocal read, done
         to_model = StreamResampler(file_rate, rate)
-        for block in read_audio_blocks(input_path, DEFAULT_MAX_FRAMES * model.info.hop, info):
+        for block in read_audio_blocks(input_path, block_frames * model.info.hop, info):
             read += block.shape[0]
             mix = to_model.process(block)
             if mix.shape[0]:
@@ -211,7 +213,7 @@ def separate_file(
             writers = [stack.enter_context(_StemWriter(tmp_dir / f"{name}.wav", rate, file_rate, subtype,
                                                        info.frames))
                        for name in model.stems]
-            stream = model.new_stream()
+            stream = model.new_stream(max_frames=block_frames)
             for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
                                         stream.latency_samples, stream.hop):
                 for index, writer in enumerate(writers):

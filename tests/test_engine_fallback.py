@@ -1,5 +1,6 @@
-"""A model too slow for real time: the callback falls back to the aligned dry mix without a click, counts app
-underruns, and goes back to separated stems when the model catches up.
+"""A model too slow for real time: the callback falls back to the aligned dry mix (times the smallest stem
+gain, so a muted stem stays muted) without a click, counts app underruns, and goes back to separated stems
+when the model catches up.
 
 The slowness is the one fault we cannot cause otherwise, so the real runtime's separator is wrapped to sleep
 while a flag is set; everything else (runtime, rings, callback, clock) is the real thing, paced in real time.
@@ -27,12 +28,14 @@ def wait_until_ended(engine: Engine, seconds: float) -> None:
 
 
 class SlowModel:
-    """The real model, whose streams sleep 50 ms per hop (4x slower than real time) while `slow` is set."""
+    """The real model, whose streams sleep 50 ms per hop (4x slower than real time) while `slow` is set, or
+    `stall` seconds per call when that is set (no stems in time for a short file at all)."""
 
     def __init__(self, model):
         self.model = model
         self.info = model.info
         self.slow = False
+        self.stall = 0.0
 
     def new_stream(self):
         return _SlowStream(self.model.new_stream(), self)
@@ -47,7 +50,9 @@ class _SlowStream:
         self._inner.reset()
 
     def process(self, mix: np.ndarray) -> np.ndarray:
-        if self._owner.slow:
+        if self._owner.stall:
+            time.sleep(self._owner.stall)
+        elif self._owner.slow:
             time.sleep(0.05 * max(1, mix.shape[0] // self.hop))
         return self._inner.process(mix)
 
@@ -65,7 +70,7 @@ def test_slow_model_falls_back_to_the_dry_mix_without_a_click_and_recovers(tiny_
     sf.write(path, mix, SR, subtype="FLOAT")
     slow = SlowModel(model)
     with Engine(model=slow, backend="null", blocksize=256, capture=True) as engine:
-        engine.set_mute("vocals", True)  # so that the separated mix audibly differs from the dry mix
+        engine.set_gain_db("vocals", -12.0)  # so that the separated mix audibly differs from the dry mix
         engine.open_file(path)
         engine.play()
         time.sleep(1.0)
@@ -76,9 +81,11 @@ def test_slow_model_falls_back_to_the_dry_mix_without_a_click_and_recovers(tiny_
         snap = engine.snapshot()
         out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
     assert snap.app_underruns > 0 and snap.resyncs >= 1 and snap.wet == 1.0
-    dry = np.concatenate([np.zeros((LATENCY, 2), np.float32), mix])
+    vocals_gain = np.float32(10 ** (-12 / 20))
+    dry = vocals_gain * np.concatenate([np.zeros((LATENCY, 2), np.float32), mix])  # the smallest gain
     stems = separate_array(model, mix)
-    wet_offline = np.concatenate([np.zeros((LATENCY, 2), np.float32), stems[:, 1:].sum(1)])
+    wet_offline = np.concatenate([np.zeros((LATENCY, 2), np.float32),
+                                  vocals_gain * stems[:, 0] + stems[:, 1:].sum(1)])
     is_dry = np.abs(out - dry).max(axis=1) < 1e-6
     is_wet = np.abs(out - wet_offline).max(axis=1) < 2e-5
     # Dry stretches (start, end) in output positions; the long one is the slowdown.
@@ -97,7 +104,7 @@ def test_slow_model_falls_back_to_the_dry_mix_without_a_click_and_recovers(tiny_
     assert np.abs(out[tail] - dry[tail]).max() > 0.05
     # No click: the largest step between samples is the tones' own, though wet and dry differ a lot.
     steps = np.abs(np.diff(out, axis=0)).max()
-    natural = np.abs(np.diff(dry, axis=0)).max()
+    natural = np.abs(np.diff(mix, axis=0)).max()  # the unscaled mix's: the wet output's are as large
     assert np.abs(wet_offline - dry)[LATENCY:].max() > 10 * natural  # a hard switch would click
     assert steps <= natural * 1.5, (steps, natural)
 
@@ -121,6 +128,32 @@ def test_fallback_keeps_every_block_filled_at_extreme_block_sizes(tiny_model_pat
     assert snap.app_underruns > 0
     # Whatever mix of dry and separated it played, it is the tone (stems sum to the mix) and has no gaps.
     np.testing.assert_allclose(out[LATENCY:], mix, atol=1e-4)
+
+
+@pytest.mark.parametrize("setting", ["equal gains", "karaoke"])
+def test_the_dry_stand_in_never_plays_a_stem_louder_than_its_slider(tiny_model_path, tmp_path, setting):
+    """Stalled model: with every stem at -6 dB the stand-in is the mix at -6 dB (exactly the remix); with
+    the vocals muted for karaoke it is silence, not the singer coming back."""
+    from demixui.model.runtime import load_model
+
+    slow = SlowModel(load_model(tiny_model_path))
+    slow.stall = 2.0
+    mix = (0.3 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
+    sf.write(tmp_path / "tone.wav", mix, SR, subtype="FLOAT")
+    with Engine(model=slow, backend="null", blocksize=256, capture=True) as engine:
+        if setting == "karaoke":
+            engine.set_karaoke(True)
+        else:
+            for stem in ("vocals", "drums", "bass", "other"):
+                engine.set_gain_db(stem, -6.0)
+        engine.open_file(tmp_path / "tone.wav")
+        engine.play()
+        wait_until_ended(engine, 15)
+        snap = engine.snapshot()
+        out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
+    assert snap.app_underruns > 0 and snap.wet == 0.0  # it never got a separated block
+    expected = 0.0 * mix if setting == "karaoke" else np.float32(10 ** (-6 / 20)) * mix
+    np.testing.assert_allclose(out[LATENCY:], expected, atol=1e-6)
 
 
 def test_a_file_slow_to_open_starts_late_without_underruns(tiny_model_path, tmp_path, monkeypatch):

@@ -6,12 +6,15 @@ It reads control values that the control thread replaces whole (a new gain array
 torn. It renders in chunks of at most `MAX_CHUNK` frames, so any device block size works.
 
 Per output sample p of the current session the callback plays
-    out[p] = x[p] * sum_s g_s[p] * stems_s[p] + (1 - x[p]) * dry[p]
+    out[p] = x[p] * sum_s g_s[p] * stems_s[p] + (1 - x[p]) * min_s g_s[p] * dry[p]
 where g_s ramps linearly to its target over `ramp` samples whenever a gain, mute, solo or karaoke setting
 changes, and the wet weight x is 1 while the stem ring holds the next block plus a ramp's worth, else it
 ramps to 0 within the stems still held (the stem ring running short: an app underrun) and back to 1 when they
 return.
 Because dry[p] is the source sample p - L, the same sample the stems separate, the crossfade is aligned.
+The dry mix stands in scaled by the smallest stem gain: exactly the remix when all gains are equal, and
+otherwise the loudest stand-in in which no stem is louder than its slider, so a muted stem (karaoke vocals)
+never comes back during an underrun; with one muted, the stand-in is silence.
 A transport gain ramps in and out on play/pause and when a seek or open switches sessions (the old session is
 rendered for one ramp more and faded out), so no transport action clicks.
 """
@@ -44,7 +47,9 @@ class Playback:
         counter = np.arange(1, m + 1, dtype=np.float32)
         self._ar2 = np.repeat(counter[:, None], 2, axis=1)  # (m, 2)
         self._ar3 = np.repeat(self._ar2[:, None, :], nb_stems, axis=1)  # (m, nb_stems, 2)
-        self._dry = np.zeros((m, 2), np.float32)
+        self._dry = np.zeros((m, 2), np.float32)  # the source, aligned (also what the monitor shows)
+        self._dry_gain = np.zeros((m, 2), np.float32)
+        self._dry_out = np.zeros((m, 2), np.float32)  # the dry mix as played: times the smallest gain
         self._stems = np.zeros((m, nb_stems, 2), np.float32)
         self._stems_flat = self._stems.reshape(m, nb_stems * 2)  # a view of the same memory
         self._weighted = np.zeros((m, nb_stems, 2), np.float32)
@@ -232,6 +237,8 @@ class Playback:
         self.stem_fill = max(avail, 0)
         self.source_lead = session.source.written - c
         gains = self._gain_ramp(m)
+        np.min(gains, axis=1, out=self._dry_gain[:m])
+        dry = np.multiply(self._dry[:m], self._dry_gain[:m], out=self._dry_out[:m])
         if self._stems_ready(session, m):
             nwet, target = m, 1.0
         else:
@@ -250,7 +257,7 @@ class Playback:
         elif target == 1.0 and self.wet >= 1.0:
             out[:m] = self._wet[:m]
         elif target == 0.0 and self.wet <= 0.0:
-            out[:m] = self._dry[:m]
+            out[:m] = dry
         else:
             x = self._xramp[:m]
             if target == 1.0:
@@ -264,10 +271,10 @@ class Playback:
                 np.maximum(x, 0.0, out=x)
             self.wet = float(x[m - 1, 0])
             k = nwet
-            np.subtract(self._wet[:k], self._dry[:k], out=self._diff[:k])
+            np.subtract(self._wet[:k], dry[:k], out=self._diff[:k])
             self._diff[:k] *= x[:k]
-            np.add(self._dry[:k], self._diff[:k], out=out[:k])
-            out[k:m] = self._dry[k:m]
+            np.add(dry[:k], self._diff[:k], out=out[:k])
+            out[k:m] = dry[k:]
         out[m:n] = 0.0
         session.play_position = c + m
         if out_end is not None and c + m >= out_end:

@@ -184,3 +184,23 @@ def test_a_file_slow_to_open_starts_late_without_underruns(tiny_model_path, tmp_
     assert offset > 1.2 * SR  # it did wait (silently) for the file
     assert np.abs(out[:offset]).max() == 0.0
     assert np.abs(out[offset + LATENCY:offset + len(mix)]).max() > 0.1  # and then played it
+
+
+def test_a_nan_mid_file_ends_playback_there_with_its_time(tiny_model_path, tmp_path):
+    """A file damaged mid-way (a NaN at 0.6 s) plays up to the bad sample, then ends with an error that says
+    where, instead of sending a NaN to the model or the speakers."""
+    from demixui.model.runtime import load_model
+
+    mix = (0.3 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
+    mix[int(0.6 * SR), 1] = np.nan
+    sf.write(tmp_path / "damaged.wav", mix, SR, subtype="FLOAT")
+    with Engine(model=load_model(tiny_model_path), backend="null", blocksize=256, capture=True) as engine:
+        engine.open_file(tmp_path / "damaged.wav")
+        engine.play()
+        wait_until_ended(engine, 15)
+        snap = engine.snapshot()
+        out = engine.captured()[engine.output_offset:]
+    assert snap.error is not None and "damaged.wav" in snap.error and "from 0.600 s" in snap.error, snap.error
+    assert np.isfinite(out).all()
+    played = np.flatnonzero(np.abs(out).max(axis=1) > 0.01)
+    assert 0.3 * SR < played[-1] - LATENCY < 0.61 * SR, played[-1]  # the audio before it did play

@@ -44,6 +44,7 @@ class _Decoder:
         start_frame = min(int(round(session.start_s * info.file_rate)), max(info.file_frames - 1, 0))
         if start_frame > 0:
             self.handle.seek(start_frame)
+        self.position = start_frame  # file frames read so far, to say where a bad sample is
         self.file_block = max(1, int(np.ceil(READ_BLOCK * self.file_rate / sample_rate)))
         self.resampler = self._new_resampler()
 
@@ -61,8 +62,11 @@ class _Decoder:
             tail = self.resampler.process(np.zeros((0, 2), np.float32), last=True)
             self.resampler = None  # flushed; rewind() makes a new one
             return tail if tail.shape[0] else None
-        if not np.isfinite(block).all():
-            raise AudioFileError(f"{self.handle.name}: holds NaN or infinite samples")
+        bad = ~np.isfinite(block)
+        if bad.any():
+            first = self.position + int(np.argmax(bad.any(axis=1)))
+            raise AudioFileError(f"NaN or infinite samples from {first / self.file_rate:.3f} s")
+        self.position += block.shape[0]
         block = to_stereo(block)
         if self.resampler is not None:
             block = self.resampler.process(block)
@@ -70,6 +74,7 @@ class _Decoder:
 
     def rewind(self) -> None:
         self.handle.seek(0)
+        self.position = 0
         self.resampler = self._new_resampler()
 
     def close(self) -> None:

@@ -1,19 +1,21 @@
-"""Single-producer / single-consumer ring buffer for multichannel float32 audio.
+"""The ring buffer of multichannel float32 audio, addressed by absolute sample positions: one writer thread,
+readers that know which positions they want.
 
-One thread writes (`write`), one other thread reads (`read_into`, `skip`); `available()` and `space()` may be
-called from either. Nothing allocates after construction: a transfer is at most two slice copies (before and
-after the wrap-around) with `np.copyto`, so `read_into` is safe in an audio callback.
+The engine's rings (source audio, separated stems, monitor) are all of this kind. Unlike a plain SPSC FIFO, a
+reader can look at any position still held (`position >= written - capacity`), so two readers can share the
+source audio (the audio callback reads the dry mix, the inference worker reads the model input) and a reader
+that fell behind can jump ahead instead of draining stale audio. Who may overwrite what is decided by the
+threads that use it (each reader publishes how far it has read, see `demixui/engine/session.py`); this class
+only moves samples.
 
 Why this is safe without a lock under CPython:
-- `_write_count` is written only by the producer and `_read_count` only by the consumer. Each is a Python int,
-  and rebinding an attribute is atomic under the GIL, so the other thread sees either the old or the new
-  value, never a torn one.
-- The producer copies the samples first and publishes `_write_count` after the copy; the consumer reads
-  `_write_count` before touching the samples. So the consumer never reads a slot that is not yet written.
-  Symmetrically the consumer releases slots (publishes `_read_count`) only after its copy, so the producer
-  never overwrites samples that are still being read.
-- The counts grow without bound (Python ints do not overflow); the slot is `count & mask`. This tells a full
-  ring (`write - read == capacity`) from an empty one (`write == read`) with no wasted slot.
+- `written` is an int attribute stored only by the writer, after the samples are in place; a plain attribute
+  store is atomic under the GIL, so a reader sees the old or the new value, never a torn one, and a reader
+  that reads `written` first and then copies positions below it always sees complete samples.
+- Positions grow without bound (Python ints do not overflow); the slot is `position & mask`, so a reader can
+  tell "not written yet" (>= written) from "overwritten" (< written - capacity) with no wasted slot.
+- Copies are at most two slice assignments (before and after the wrap-around): no allocation beyond numpy
+  views, so the audio callback may call `read_into` and `read_clipped`.
 """
 
 from __future__ import annotations
@@ -21,69 +23,70 @@ from __future__ import annotations
 import numpy as np
 
 
-class AudioRing:
-    """`capacity` frames (a power of two) of `nb_channels` float32 samples, kept as `(capacity, nb_channels)`.
+class PositionalRing:
+    """`capacity` (a power of two) frames of `nb_channels` float32, addressed by absolute positions >= 0."""
 
-    Writes never block or overwrite: the producer is told how many frames fitted (`write` returns it)."""
-
-    def __init__(self, capacity: int, nb_channels: int) -> None:
+    def __init__(self, capacity: int, nb_channels: int):
         if capacity <= 0 or capacity & (capacity - 1):
-            raise ValueError(f"ring capacity must be a power of two, got {capacity}")
-        if nb_channels <= 0:
-            raise ValueError(f"ring needs at least one channel, got {nb_channels}")
+            raise ValueError(f"capacity must be a power of two, got {capacity}")
         self.capacity = capacity
         self.nb_channels = nb_channels
         self._mask = capacity - 1
-        self._buffer = np.zeros((capacity, nb_channels), dtype=np.float32)
-        self._write_count = 0  # written by the producer only
-        self._read_count = 0  # written by the consumer only
+        self._data = np.zeros((capacity, nb_channels), dtype=np.float32)
+        # Frames [0, written) have been written; only the writer thread stores this (after the copy).
+        self.written = 0
 
-    def available(self) -> int:
-        """Frames ready to read."""
-        return self._write_count - self._read_count
+    def oldest(self) -> int:
+        """The lowest position whose samples are still held."""
+        return max(0, self.written - self.capacity)
 
-    def space(self) -> int:
-        """Frames that can be written now."""
-        return self.capacity - (self._write_count - self._read_count)
+    def write(self, frames: np.ndarray) -> None:
+        """Append `frames` `(nb_frames, nb_channels)` at position `written` (writer thread only).
 
-    def write(self, x: np.ndarray) -> int:
-        """Producer: copy up to `space()` frames of `x (nb_samples, nb_channels)`; returns how many fitted."""
-        self._check(x, "x")
-        write_count = self._write_count
-        n = min(x.shape[0], self.capacity - (write_count - self._read_count))
-        if n > 0:
-            start = write_count & self._mask
-            first = min(n, self.capacity - start)
-            np.copyto(self._buffer[start : start + first], x[:first], casting="same_kind")
-            if n > first:
-                np.copyto(self._buffer[: n - first], x[first:n], casting="same_kind")
-            self._write_count = write_count + n  # publish after the copy
-        return n
+        The caller has checked that no reader still needs the `nb_frames` oldest positions it overwrites.
+        """
+        self.write_at(self.written, frames)
 
-    def read_into(self, out: np.ndarray) -> int:
-        """Consumer: fill `out[:k]` with the oldest `k = min(len(out), available())` frames; returns `k`."""
-        self._check(out, "out")
-        read_count = self._read_count
-        n = min(out.shape[0], self._write_count - read_count)
-        if n > 0:
-            start = read_count & self._mask
-            first = min(n, self.capacity - start)
-            np.copyto(out[:first], self._buffer[start : start + first], casting="same_kind")
-            if n > first:
-                np.copyto(out[first:n], self._buffer[: n - first], casting="same_kind")
-            self._read_count = read_count + n  # release the slots after the copy
-        return n
+    def write_at(self, position: int, frames: np.ndarray) -> None:
+        """Write `frames` at `position` (>= `written` - capacity) and publish `written = position + n`.
 
-    def skip(self, n: int) -> int:
-        """Consumer: drop up to `n` of the oldest frames without copying; returns how many it dropped."""
-        n = max(0, min(n, self._write_count - self._read_count))
-        self._read_count += n
-        return n
+        A writer may skip ahead (position > written): the skipped positions hold stale samples, and the writer
+        must tell its readers that they are not valid (the stem ring does so with its published span).
+        """
+        n = frames.shape[0]
+        assert n <= self.capacity, (n, self.capacity)
+        start = position & self._mask
+        first = min(n, self.capacity - start)
+        self._data[start:start + first] = frames[:first]
+        if first < n:
+            self._data[:n - first] = frames[first:]
+        self.written = max(self.written, position + n)
 
-    def _check(self, x: np.ndarray, name: str) -> None:
-        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != self.nb_channels:
-            shape = getattr(x, "shape", type(x).__name__)
-            raise ValueError(f"expected {name} of shape (nb_samples, {self.nb_channels}), got {shape}")
-        if x.dtype.kind != "f":
-            expected = f"float32 (nb_samples, {self.nb_channels})"
-            raise ValueError(f"expected {name} as {expected}, got dtype {x.dtype}")
+    def read_into(self, position: int, out: np.ndarray) -> None:
+        """Copy positions `[position, position + len(out))` into `out` (the caller checked they are held)."""
+        n = out.shape[0]
+        start = position & self._mask
+        first = min(n, self.capacity - start)
+        out[:first] = self._data[start:start + first]
+        if first < n:
+            out[first:] = self._data[:n - first]
+
+    def read_clipped(self, position: int, out: np.ndarray, end: int) -> int:
+        """Copy what is held of `[position, position + len(out))` below `end`; zeros elsewhere.
+
+        Positions below 0 or at/after `min(end, written)` read as silence. Returns how many positions at or
+        after `written` (but below `end`) were asked for: samples that should exist but have not arrived.
+        """
+        n = out.shape[0]
+        lo = max(position, 0)
+        hi = min(position + n, end, self.written)
+        if hi <= lo:
+            out[:] = 0.0
+        else:
+            if lo > position:
+                out[:lo - position] = 0.0
+            self.read_into(lo, out[lo - position:hi - position])
+            if hi < position + n:
+                out[hi - position:] = 0.0
+        missing_hi = min(position + n, end)
+        return max(0, missing_hi - max(self.written, lo))

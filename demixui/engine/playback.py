@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 from demixui.engine.session import NB_STEM_CHANNELS, Session
-from demixui.engine.timeline import PositionalRing
+from dsp.ring import PositionalRing
 
 MAX_CHUNK = 4096
 RAMP_SECONDS = 0.005  # gains, crossfades, transport fades: 5 ms (220 samples at 44.1 kHz), no audible click

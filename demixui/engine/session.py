@@ -31,7 +31,7 @@ import itertools
 import math
 from dataclasses import dataclass, field
 
-from demixui.engine.timeline import PositionalRing
+from dsp.ring import PositionalRing
 
 NB_STEM_CHANNELS = 8  # 4 stems x 2 channels, stem-major: channel = stem * 2 + side
 SOURCE_CAPACITY = 1 << 17  # ~3 s of read-ahead at 44.1 kHz

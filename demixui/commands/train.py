@@ -30,11 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "lowlatency: n_fft 512 hop 128, 8.7 ms)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-seconds", type=float, default=3.0)
-    parser.add_argument("--loss", choices=["l1", "sdr", "sdr-chunk"], default="l1",
+    parser.add_argument("--loss", choices=["l1", "sdr"], default="l1",
                         help="l1: magnitudes and phase-sensitive projections; sdr: minus the SDR of the "
-                             "mix-phase estimate over the batch (the metric itself; a good fine-tune); "
-                             "sdr-chunk: the same per chunk, averaged (as evaluate averages tracks). "
-                             "Default l1")
+                             "mix-phase estimate (the metric itself; a good fine-tune). Default l1")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     parser.add_argument("--epoch-steps", type=int, default=0,
                         help="steps between validations (default: one pass's worth of the training audio)")

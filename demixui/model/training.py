@@ -42,7 +42,7 @@ class TrainSettings:
     max_steps: int = 0  # 0: no limit; else stop when the run's step counter reaches it (tests, short runs)
     seed: int = 0
     progress: bool = True
-    loss: str = "l1"  # a key of LOSSES: "l1", "sdr" (`spectral_sdr_loss`), "sdr-chunk" (per chunk)
+    loss: str = "l1"  # "l1": `spectral_loss`; "sdr": `spectral_sdr_loss`
 
 
 def spectral_targets(
@@ -88,23 +88,7 @@ def spectral_sdr_loss(masks: torch.Tensor, mix_mag: torch.Tensor, target_mag: to
     return (10.0 * torch.log10((error + 1e-6) / (energy + 1e-6))).mean()
 
 
-def spectral_chunk_sdr_loss(masks: torch.Tensor, mix_mag: torch.Tensor, target_mag: torch.Tensor,
-                            target_projection: torch.Tensor, floor: float = 1e-3) -> torch.Tensor:
-    """Minus the SDR (dB) of the mix-phase estimates per chunk and stem, averaged: like `evaluate`, which
-    averages per-track SDRs, so a chunk where a stem is quiet counts as much as one where it is loud (with
-    `spectral_sdr_loss`'s sums over the batch, loud chunks dominate). A stem silent in a chunk has no
-    defined SDR: `floor` times the chunk's mixture energy is added to error and energy alike, so an
-    estimate more than 30 dB below the mixture costs (almost) nothing, and louder leakage still costs.
-    """
-    estimate = masks * mix_mag.unsqueeze(2)
-    dims = (1, 3, 4)  # time, channel, frequency of (b, t, 4, 2, f): one figure per chunk and stem
-    error = ((estimate - target_projection) ** 2).sum(dims) + (target_mag**2 - target_projection**2).sum(dims)
-    energy = (target_mag**2).sum(dims)
-    level = floor * (mix_mag**2).sum((1, 2, 3)).unsqueeze(1) + 1e-8  # (b, 1)
-    return (10.0 * torch.log10((error + level) / (energy + level))).mean()
-
-
-LOSSES = {"l1": spectral_loss, "sdr": spectral_sdr_loss, "sdr-chunk": spectral_chunk_sdr_loss}
+LOSSES = {"l1": spectral_loss, "sdr": spectral_sdr_loss}
 
 
 def learning_rate_at(base: float, progress: float, step: int, warmup_steps: int = 50) -> float:

@@ -173,6 +173,43 @@ def test_train_command_resumes_and_exports(corpus, tmp_path, capsys):
     assert main(["export", str(run), "-o", str(model_path), "--overwrite", "--temperature", "0"]) == 1
 
 
+def test_snapshots_average_into_a_checkpoint_that_exports(corpus, tmp_path, capsys):
+    """`train --snapshots` keeps the weights at every save; `python -m demixui.model.average` writes their
+    mean (checked against the snapshots themselves), which `export` takes; bad inputs are one line."""
+    from demixui.model.average import main as average
+
+    train, valid = corpus
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(train), "--valid", str(valid), "--out", str(run), "--config", "tiny",
+                 "--batch-size", "2", "--chunk-seconds", "0.5", "--epoch-steps", "2", "--valid-seconds", "1",
+                 "--threads", "1", "--no-progress", "--max-steps", "6", "--snapshots"]) == 0
+    snapshots = sorted((run / "snapshots").glob("*.pt"))
+    assert [path.name for path in snapshots] == ["step_0000002.pt", "step_0000004.pt", "step_0000006.pt"]
+    states = [load_checkpoint(path) for path in snapshots]
+    assert "optimizer" not in states[0] and states[2]["counters"]["step"] == 6
+    key = "head.weight"
+    assert not torch.equal(states[0]["model"][key], states[2]["model"][key])
+
+    output = tmp_path / "average.pt"
+    assert average([*map(str, snapshots), "-o", str(output)]) == 0
+    assert "the mean of 3 checkpoints (steps 2, 4, 6)" in capsys.readouterr().out
+    averaged = load_checkpoint(output)
+    expected = sum(state["model"][key] for state in states) / 3
+    torch.testing.assert_close(averaged["model"][key], expected, rtol=1e-6, atol=1e-7)
+    assert main(["export", str(output), "-o", str(tmp_path / "average.onnx")]) == 0
+
+    capsys.readouterr()
+    assert average([str(snapshots[0]), "-o", str(output)]) == 1  # exists
+    assert average([str(snapshots[0]), str(tmp_path / "missing.pt"), "-o", str(tmp_path / "x.pt")]) == 1
+    other = tmp_path / "other.pt"
+    torch.save({**states[0], "config": {**states[0]["config"], "lstm_hidden": 8}}, other)
+    assert average([str(snapshots[0]), str(other), "-o", str(tmp_path / "x.pt")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and all(line.startswith("error: ") for line in err), err
+    assert "exists" in err[0] and "missing.pt" in err[1] and "different networks" in err[2]
+    assert not (tmp_path / "x.pt").exists()
+
+
 @pytest.mark.parametrize("make_bad", ["missing", "empty", "no_stems"])
 def test_bad_data_folder_is_one_line(tmp_path, capsys, make_bad):
     data = tmp_path / "data"

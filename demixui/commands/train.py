@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-steps", type=int, default=0,
                         help="also stop when the run reaches this many steps (default: no limit)")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
+    parser.add_argument("--snapshots", action="store_true",
+                        help="also keep the weights at every checkpoint in RUN/snapshots/, to average them "
+                             "(python -m demixui.model.average)")
     parser.add_argument("--valid-seconds", type=float, default=20.0)
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -94,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes, batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
         learning_rate=args.lr, checkpoint_minutes=args.checkpoint_minutes, valid_seconds=args.valid_seconds,
         epoch_steps=args.epoch_steps, max_steps=args.max_steps, seed=args.seed, progress=not args.no_progress,
-        loss=args.loss,
+        loss=args.loss, snapshots=args.snapshots,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(run_dir, config, sampler, valid, settings, device, training_data)

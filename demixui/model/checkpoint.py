@@ -17,6 +17,7 @@ from demixui.model.network import ModelConfig, Separator, load_weights
 
 LAST = "last.pt"
 BEST = "best.pt"
+SNAPSHOTS = "snapshots"  # `train --snapshots`: the weights at every save, step_NNNNNNN.pt
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:

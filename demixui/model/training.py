@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from demixui.data.musdb import STEMS, load_excerpt, track_length
 from demixui.model.augment import ChunkSampler
-from demixui.model.checkpoint import BEST, LAST, save_checkpoint
+from demixui.model.checkpoint import BEST, LAST, SNAPSHOTS, save_checkpoint
 from demixui.model.network import ModelConfig, Separator, load_weights
 from demixui.model.spectral import TrainingStft
 
@@ -43,6 +43,7 @@ class TrainSettings:
     seed: int = 0
     progress: bool = True
     loss: str = "l1"  # "l1": `spectral_loss`; "sdr": `spectral_sdr_loss`
+    snapshots: bool = False  # also keep the weights at every save in snapshots/ (for demixui.model.average)
 
 
 def spectral_targets(
@@ -166,7 +167,13 @@ class Trainer:
         self.history = list(state.get("history", []))
 
     def save(self, name: str = LAST) -> None:
-        save_checkpoint(self.run_dir / name, self.state())
+        state = self.state()
+        save_checkpoint(self.run_dir / name, state)
+        if name == LAST and self.settings.snapshots:  # weights only: an Adam state would double the size
+            folder = self.run_dir / SNAPSHOTS
+            folder.mkdir(exist_ok=True)
+            weights = {key: value for key, value in state.items() if key != "optimizer"}
+            save_checkpoint(folder / f"step_{self.counters['step']:07d}.pt", weights)
 
     # -- steps --
     def _to_tensors(self, stems: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

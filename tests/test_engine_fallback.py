@@ -27,6 +27,17 @@ def wait_until_ended(engine: Engine, seconds: float) -> None:
         time.sleep(0.05)
 
 
+def play_to_end(model, path, blocksize: int = 256, seconds: float = 15.0, setup=None):
+    """Play `path` through the null backend to its end; (final snapshot, captured output, output offset)."""
+    with Engine(model=model, backend="null", blocksize=blocksize, capture=True) as engine:
+        if setup is not None:
+            setup(engine)
+        engine.open_file(path)
+        engine.play()
+        wait_until_ended(engine, seconds)
+        return engine.snapshot(), engine.captured(), engine.output_offset
+
+
 class SlowModel:
     """The real model, whose streams sleep 50 ms per hop (4x slower than real time) while `slow` is set, or
     `stall` seconds per call when that is set (no stems in time for a short file at all)."""
@@ -119,12 +130,8 @@ def test_fallback_keeps_every_block_filled_at_extreme_block_sizes(tiny_model_pat
     mix = (0.3 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
     path = tmp_path / "tone.wav"
     sf.write(path, mix, SR, subtype="FLOAT")
-    with Engine(model=slow, backend="null", blocksize=blocksize, capture=True) as engine:
-        engine.open_file(path)
-        engine.play()
-        wait_until_ended(engine, 15)
-        snap = engine.snapshot()
-        out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
+    snap, out, offset = play_to_end(slow, path, blocksize=blocksize)
+    out = out[offset:][:len(mix) + LATENCY]
     assert snap.app_underruns > 0
     # Whatever mix of dry and separated it played, it is the tone (stems sum to the mix) and has no gaps.
     np.testing.assert_allclose(out[LATENCY:], mix, atol=1e-4)
@@ -140,17 +147,16 @@ def test_the_dry_stand_in_never_plays_a_stem_louder_than_its_slider(tiny_model_p
     slow.stall = 2.0
     mix = (0.3 * np.sin(2 * np.pi * 330 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
     sf.write(tmp_path / "tone.wav", mix, SR, subtype="FLOAT")
-    with Engine(model=slow, backend="null", blocksize=256, capture=True) as engine:
+
+    def setup(engine: Engine) -> None:
         if setting == "karaoke":
             engine.set_karaoke(True)
         else:
             for stem in ("vocals", "drums", "bass", "other"):
                 engine.set_gain_db(stem, -6.0)
-        engine.open_file(tmp_path / "tone.wav")
-        engine.play()
-        wait_until_ended(engine, 15)
-        snap = engine.snapshot()
-        out = engine.captured()[engine.output_offset:][:len(mix) + LATENCY]
+
+    snap, out, offset = play_to_end(slow, tmp_path / "tone.wav", setup=setup)
+    out = out[offset:][:len(mix) + LATENCY]
     assert snap.app_underruns > 0 and snap.wet == 0.0  # it never got a separated block
     expected = 0.0 * mix if setting == "karaoke" else np.float32(10 ** (-6 / 20)) * mix
     np.testing.assert_allclose(out[LATENCY:], expected, atol=1e-6)
@@ -173,13 +179,7 @@ def test_a_file_slow_to_open_starts_late_without_underruns(tiny_model_path, tmp_
     t = np.arange(int(SR * 1.0)) / SR
     mix = (0.3 * np.sin(2 * np.pi * 220 * t)[:, None] * [1.0, 0.7]).astype(np.float32)
     sf.write(tmp_path / "tone.wav", mix, SR, subtype="FLOAT")
-    with Engine(model=load_model(tiny_model_path), backend="null", blocksize=256, capture=True) as engine:
-        engine.open_file(tmp_path / "tone.wav")
-        engine.play()
-        wait_until_ended(engine, 20)
-        snap = engine.snapshot()
-        out = engine.captured()
-        offset = engine.output_offset
+    snap, out, offset = play_to_end(load_model(tiny_model_path), tmp_path / "tone.wav", seconds=20)
     assert snap.app_underruns == 0, snap.app_underruns
     assert offset > 1.2 * SR  # it did wait (silently) for the file
     assert np.abs(out[:offset]).max() == 0.0
@@ -194,12 +194,8 @@ def test_a_nan_mid_file_ends_playback_there_with_its_time(tiny_model_path, tmp_p
     mix = (0.3 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
     mix[int(0.6 * SR), 1] = np.nan
     sf.write(tmp_path / "damaged.wav", mix, SR, subtype="FLOAT")
-    with Engine(model=load_model(tiny_model_path), backend="null", blocksize=256, capture=True) as engine:
-        engine.open_file(tmp_path / "damaged.wav")
-        engine.play()
-        wait_until_ended(engine, 15)
-        snap = engine.snapshot()
-        out = engine.captured()[engine.output_offset:]
+    snap, out, offset = play_to_end(load_model(tiny_model_path), tmp_path / "damaged.wav")
+    out = out[offset:]
     assert snap.error is not None and "damaged.wav" in snap.error and "from 0.600 s" in snap.error, snap.error
     assert np.isfinite(out).all()
     played = np.flatnonzero(np.abs(out).max(axis=1) > 0.01)

@@ -237,8 +237,6 @@ class Playback:
         self.stem_fill = max(avail, 0)
         self.source_lead = session.source.written - c
         gains = self._gain_ramp(m)
-        np.min(gains, axis=1, out=self._dry_gain[:m])
-        dry = np.multiply(self._dry[:m], self._dry_gain[:m], out=self._dry_out[:m])
         if self._stems_ready(session, m):
             nwet, target = m, 1.0
         else:
@@ -257,8 +255,9 @@ class Playback:
         elif target == 1.0 and self.wet >= 1.0:
             out[:m] = self._wet[:m]
         elif target == 0.0 and self.wet <= 0.0:
-            out[:m] = dry
+            out[:m] = self._scaled_dry(gains, m)
         else:
+            dry = self._scaled_dry(gains, m)
             x = self._xramp[:m]
             if target == 1.0:
                 np.multiply(self._ar2[:m], 1.0 / self.ramp, out=x)
@@ -280,6 +279,12 @@ class Playback:
         if out_end is not None and c + m >= out_end:
             session.ended = True
         return m
+
+    def _scaled_dry(self, gains: np.ndarray, m: int) -> np.ndarray:
+        """The dry stand-in: the aligned dry mix times the smallest stem gain, sample by sample (see the
+        module docstring). Only computed when it plays, not on the all-separated path."""
+        np.min(gains, axis=1, out=self._dry_gain[:m])
+        return np.multiply(self._dry[:m], self._dry_gain[:m], out=self._dry_out[:m])
 
     def _gain_ramp(self, m: int) -> np.ndarray:
         """Per-sample gains `(m, nb_stems, 2)`: linear from the current value to the target in `ramp`

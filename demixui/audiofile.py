@@ -145,10 +145,10 @@ def read_audio_blocks(path: str | Path, block_frames: int, info: sf._SoundFileIn
                 raise AudioFileError(f"{path}: corrupt or truncated, could not decode ({reason})") from None
             if block.shape[0] == 0:
                 break
-            bad = ~np.isfinite(block)
-            if bad.any():
-                first = read + int(np.argmax(bad.any(axis=1)))
-                count = int(np.count_nonzero(bad))
+            first = first_non_finite(block)
+            if first is not None:
+                count = int(np.count_nonzero(~np.isfinite(block)))
+                first += read
                 # A full block may have more after it, unread: the count is then a lower bound.
                 count_text = str(count) if block.shape[0] < block_frames else f"at least {count}"
                 raise AudioFileError(f"{path}: holds {count_text} NaN or infinite samples (the first at "
@@ -170,6 +170,12 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     if from_rate == to_rate:
         return audio
     return np.ascontiguousarray(soxr.resample(audio, from_rate, to_rate, quality="HQ"), dtype=np.float32)
+
+
+def first_non_finite(block: np.ndarray) -> int | None:
+    """The index of the first frame of `block` `(n, c)` holding a NaN or infinite sample, or None."""
+    bad = ~np.isfinite(block).all(axis=1)
+    return int(np.argmax(bad)) if bad.any() else None
 
 
 class StreamResampler:

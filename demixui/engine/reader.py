@@ -14,7 +14,14 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from demixui.audiofile import SUPPORTED_EXTENSIONS, StreamResampler, audio_info, open_audio, to_stereo
+from demixui.audiofile import (
+    SUPPORTED_EXTENSIONS,
+    StreamResampler,
+    audio_info,
+    first_non_finite,
+    open_audio,
+    to_stereo,
+)
 from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session, SourceInfo
 from demixui.errors import AudioFileError
@@ -46,12 +53,7 @@ class _Decoder:
             self.handle.seek(start_frame)
         self.position = start_frame  # file frames read so far, to say where a bad sample is
         self.file_block = max(1, int(np.ceil(READ_BLOCK * self.file_rate / sample_rate)))
-        self.resampler = self._new_resampler()
-
-    def _new_resampler(self) -> StreamResampler | None:
-        if self.file_rate == self.sample_rate:
-            return None
-        return StreamResampler(self.file_rate, self.sample_rate)
+        self.resampler: StreamResampler | None = StreamResampler(self.file_rate, sample_rate)  # None: flushed
 
     def read(self) -> np.ndarray | None:
         """The next block at the model rate `(n, 2)`, or None at the end of the file (after the flush)."""
@@ -62,20 +64,17 @@ class _Decoder:
             tail = self.resampler.process(np.zeros((0, 2), np.float32), last=True)
             self.resampler = None  # flushed; rewind() makes a new one
             return tail if tail.shape[0] else None
-        bad = ~np.isfinite(block)
-        if bad.any():
-            first = self.position + int(np.argmax(bad.any(axis=1)))
-            raise AudioFileError(f"NaN or infinite samples from {first / self.file_rate:.3f} s")
+        first = first_non_finite(block)
+        if first is not None:
+            seconds = (self.position + first) / self.file_rate
+            raise AudioFileError(f"NaN or infinite samples from {seconds:.3f} s")
         self.position += block.shape[0]
-        block = to_stereo(block)
-        if self.resampler is not None:
-            block = self.resampler.process(block)
-        return block
+        return self.resampler.process(to_stereo(block))
 
     def rewind(self) -> None:
         self.handle.seek(0)
         self.position = 0
-        self.resampler = self._new_resampler()
+        self.resampler = StreamResampler(self.file_rate, self.sample_rate)
 
     def close(self) -> None:
         self.handle.close()

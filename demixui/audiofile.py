@@ -20,9 +20,12 @@ import numpy as np
 import soundfile as sf
 
 from demixui.errors import AudioFileError
+from demixui.mp4audio import MP4_EXTENSIONS, Mp4AudioFile, Mp4Info, is_mp4_audio, mp4_info
 
-# Formats we claim to read (what libsndfile >= 1.1 decodes); writing is always WAV.
-SUPPORTED_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+# Formats we claim to read: what libsndfile >= 1.1 decodes, and AAC in MP4 or ADTS (NI Stems included)
+# through PyAV (`demixui.mp4audio`). Writing is always WAV.
+SOUNDFILE_EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif")
+SUPPORTED_EXTENSIONS = SOUNDFILE_EXTENSIONS + MP4_EXTENSIONS
 
 
 def to_stereo(audio: np.ndarray) -> np.ndarray:
@@ -41,13 +44,16 @@ def to_stereo(audio: np.ndarray) -> np.ndarray:
     return np.stack([left, right], axis=1).astype(np.float32)
 
 
-def audio_info(path: str | Path) -> sf._SoundFileInfo:
-    """soundfile's info for `path`, or an AudioFileError with one clear line."""
+def audio_info(path: str | Path) -> sf._SoundFileInfo | Mp4Info:
+    """soundfile's info for `path` (`frames`, `samplerate`, `channels`; PyAV's for AAC/MP4), or an
+    AudioFileError with one clear line."""
     path = Path(path)
     if not path.exists():
         raise AudioFileError(f"{path}: no such file")
     if path.is_dir():
         raise AudioFileError(f"{path}: is a folder, not an audio file")
+    if is_mp4_audio(path):
+        return mp4_info(path)  # (an NI Stems file plays its first stream, the mixture)
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -114,16 +120,20 @@ class _DecodedFile:
         self.close()
 
 
-def open_audio(path: str | Path) -> sf.SoundFile | _DecodedFile:
+def open_audio(path: str | Path) -> sf.SoundFile | _DecodedFile | Mp4AudioFile:
     """An open file to read in blocks (`read(n, dtype="float32", always_2d=True)`, `seek`, `close`): a
-    SoundFile, except for MP3, decoded whole (see `_DecodedFile`). Decoding errors raise libsndfile's."""
+    SoundFile, except for MP3, decoded whole (see `_DecodedFile`), and AAC/MP4, decoded by PyAV in blocks
+    (its first audio stream: an NI Stems file's mixture). Decoding errors raise libsndfile's, or
+    AudioFileError for AAC/MP4."""
     path = Path(path)
+    if is_mp4_audio(path):
+        return Mp4AudioFile(path)
     if sf.info(str(path)).format in ("MP3", "MPEG"):
         return _DecodedFile(path)
     return sf.SoundFile(str(path))
 
 
-def read_audio_blocks(path: str | Path, block_frames: int, info: sf._SoundFileInfo | None = None
+def read_audio_blocks(path: str | Path, block_frames: int, info: sf._SoundFileInfo | Mp4Info | None = None
                       ) -> Iterator[np.ndarray]:
     """The file as float32 `(n, 2)` blocks of `block_frames` (the last one shorter), with `read_audio`'s
     checks made as the blocks arrive: a corrupt or truncated file or a NaN raises AudioFileError mid-way, so

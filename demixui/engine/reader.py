@@ -112,7 +112,7 @@ class FileReader:
                     if session is not None and not session.info.live:
                         try:
                             decoder = _Decoder(session, engine.sample_rate)
-                        except (sf.LibsndfileError, RuntimeError, OSError) as error:
+                        except (AudioFileError, sf.LibsndfileError, RuntimeError, OSError) as error:
                             self._fail(session, f"{session.info.name}: could not open ({error})")
                             finished = True
                 if decoder is None or finished:

@@ -79,10 +79,45 @@ def test_existing_output_folder_is_refused_unless_overwrite(tiny_model_path, tmp
     err = capsys.readouterr().err
     assert "already exists" in err and "--overwrite" in err and "Traceback" not in err
     assert (target / "keep.txt").read_text() == "mine"
+    # --overwrite removes only what separate wrote: a folder holding anything else is refused even then.
     code = separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path, "--overwrite")
-    assert code == 0
-    assert sorted(p.name for p in target.iterdir()) == sorted(f"{s}.wav" for s in STEMS)
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song"]
+    assert code == 1 and "did not write (keep.txt)" in capsys.readouterr().err
+    assert (target / "keep.txt").read_text() == "mine"
+    (target / "keep.txt").unlink()
+    target.rmdir()
+    for overwrite in ((), ("--overwrite",)):  # a folder of stems: written once, then replaced
+        code = separate(tmp_path / "song.wav", "-o", tmp_path / "out", "--model", tiny_model_path, *overwrite)
+        assert code == 0
+        assert sorted(p.name for p in target.iterdir()) == sorted(f"{s}.wav" for s in STEMS)
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["song"]
+
+
+def test_overwrite_never_removes_an_input_inside_an_earlier_output_folder(tiny_model_path, tmp_path, capsys):
+    """`separate a.wav out/a/b.wav -o out --overwrite` once deleted out/a/b.wav before reading it."""
+    write_music(tmp_path / "a.wav", 4000)
+    (tmp_path / "out" / "a").mkdir(parents=True)
+    inner = write_music(tmp_path / "out" / "a" / "b.wav", 4000, seed=1)
+    code = separate(tmp_path / "a.wav", tmp_path / "out" / "a" / "b.wav", "-o", tmp_path / "out",
+                    "--model", tiny_model_path, "--overwrite")
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err
+    assert "holds the input" in err and "1 of 2 inputs failed" in err
+    assert np.array_equal(sf.read(str(tmp_path / "out" / "a" / "b.wav"), dtype="float32")[0], inner)
+    assert (tmp_path / "out" / "b" / "vocals.wav").exists()  # the other input was still separated
+    # Even a folder holding nothing but stem names is not replaced when one of them is an input.
+    (tmp_path / "out" / "a" / "b.wav").rename(tmp_path / "out" / "a" / "vocals.wav")
+    code = separate(tmp_path / "a.wav", tmp_path / "out" / "a" / "vocals.wav", "-o", tmp_path / "out",
+                    "--model", tiny_model_path, "--overwrite")
+    assert code == 1 and "holds the input" in capsys.readouterr().err
+    assert (tmp_path / "out" / "a" / "vocals.wav").exists()
+
+
+def test_an_output_root_naming_a_file_is_one_clear_line(tiny_model_path, tmp_path, capsys):
+    write_music(tmp_path / "song.wav", 4000)
+    code = separate(tmp_path / "song.wav", "-o", tmp_path / "song.wav", "--model", tiny_model_path)
+    err = capsys.readouterr().err
+    assert code == 1 and "Errno" not in err and "Traceback" not in err
+    assert "exists and is not a folder" in err
 
 
 def test_bad_inputs_are_reported_and_the_good_ones_still_separated(tiny_model_path, tmp_path, capsys):

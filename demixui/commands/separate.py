@@ -8,8 +8,10 @@ summing exactly to the mix; --format pcm24 or pcm16 for tools that need integer 
 
 Each stem folder appears complete or not at all (written to a hidden temporary folder, then renamed). An
 existing output folder is refused unless --overwrite. With several inputs, a bad one (unreadable, empty,
-truncated, NaN or infinite samples) is reported on its own line and the others are still separated; the exit
-status is then 1.
+truncated, NaN or infinite samples, a full disk) is reported on its own line and the others are still
+separated; the exit status is then 1. A model whose output is NaN or infinite stops the batch (nothing is
+written for it). An output folder is never one that is or holds an input, and --overwrite replaces only a
+folder of stems this command wrote.
 """
 
 from __future__ import annotations
@@ -45,19 +47,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from demixui.model.offline import check_output_dir, output_dir_for, separate_file
+    from demixui.model.offline import ModelOutputError, check_output_dir, output_dir_for, separate_file
     from demixui.model.runtime import load_model
 
     model = load_model(args.model, intra_op_threads=max(1, args.threads))
+    inputs = [*args.inputs, model.info.path]  # no output folder may be, or hold, any of them
     failures = 0
     seen: dict[Path, Path] = {}
-    for input_path in args.inputs:
+    for number, input_path in enumerate(args.inputs):
         target = output_dir_for(input_path, args.out)
         try:
             if target in seen:
                 raise DemixError(f"{input_path}: same output folder {target} as {seen[target]}; rename one")
             seen[target] = input_path
-            check_output_dir(input_path, target, args.overwrite)  # before the work, not only after it
+            # Before the work, not only after it.
+            check_output_dir(input_path, target, args.overwrite, model.stems, inputs)
             with tqdm(total=1, unit="s", unit_scale=True, desc=input_path.name, leave=False,
                       disable=args.no_progress or None, file=sys.stderr,
                       bar_format=BAR_FORMAT,
@@ -70,14 +74,30 @@ def run(args: argparse.Namespace) -> int:
                     bar.refresh()
 
                 result = separate_file(model, input_path, args.out, overwrite=args.overwrite,
-                                       output_format=args.output_format, progress=on_progress)
+                                       output_format=args.output_format, progress=on_progress,
+                                       inputs=inputs)
+        except ModelOutputError as error:  # the model is broken: every other input would fail the same way
+            left = len(args.inputs) - number - 1
+            raise DemixError(f"{input_path}: {error}; no stems written"
+                             + (f", {left} more inputs not separated" if left else "")) from None
         except (DemixError, OSError) as error:  # OSError: a folder or file the OS refused (names it)
             failures += 1
-            print(f"demixui: error: {error}", file=sys.stderr)
+            print(f"demixui: error: {_one_line(error)}", file=sys.stderr)
             continue
         print(f"{input_path} -> {result.output_dir}/ ({result.audio_seconds:.1f} s of audio in "
               f"{result.work_seconds:.1f} s, {result.speed:.1f}x real time)")
+        if result.clipped:
+            print(f"demixui: warning: {result.output_dir}: {result.clipped} samples beyond full scale were "
+                  f"clipped in {args.output_format} (--format float keeps them)", file=sys.stderr)
     if failures:
         print(f"demixui: error: {failures} of {len(args.inputs)} inputs failed", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(error: BaseException) -> str:
+    """An OSError as "PATH: cause" (not "[Errno 17] File exists: 'PATH'"); anything else as its message."""
+    if isinstance(error, OSError) and error.strerror:
+        name = error.filename if error.filename is not None else ""
+        return f"{name}: {error.strerror}" if name else error.strerror
+    return str(error)

@@ -19,9 +19,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from demixui.audiofile import StreamResampler, audio_info, current_umask, read_audio_blocks
-from demixui.errors import AudioFileError
+from demixui.audiofile import StreamResampler, audio_info, read_audio_blocks
+from demixui.errors import AudioFileError, DemixError
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
+from demixui.outputs import (
+    os_cause,
+    refuse_inputs,
+    temporary_prefix,
+    tidy_stale_temporaries,
+    usual_permissions,
+)
 
 # WAV subtypes `separate` can write; float is the default (why: demixui/commands/separate.py).
 OUTPUT_FORMATS = {"float": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
@@ -46,7 +53,22 @@ def separate_array(
     out = np.zeros((nb_samples, len(stream.stems), nb_channels), dtype=np.float32)
     run_aligned(stream.analyse, stream.synthesise, [mix], out, stream.latency_samples, stream.hop,
                 block_frames * stream.hop, progress)
+    check_model_output(out, 0, model.info.sample_rate)
     return out
+
+
+class ModelOutputError(DemixError):
+    """The model produced NaN or infinite values: a broken model file (e.g. a diverged training run)."""
+
+
+def check_model_output(stems: np.ndarray, position: int, rate: int) -> None:
+    """Raise ModelOutputError if `stems` `(n, ...)`, starting at sample `position` at `rate`, holds a NaN or
+    an infinity."""
+    if np.isfinite(stems).all():
+        return
+    first = int(np.argmax(~np.isfinite(stems.reshape(stems.shape[0], -1)).all(axis=1)))
+    raise ModelOutputError(f"the model's output is NaN or infinite (from {(position + first) / rate:.3f} s): "
+                           "the model file is broken (a diverged training run?)")
 
 
 def run_aligned(
@@ -138,6 +160,7 @@ class SeparationResult:
     output_dir: Path
     audio_seconds: float
     work_seconds: float
+    clipped: int = 0  # samples clipped to full scale (integer output formats only), all stems together
 
     @property
     def speed(self) -> float:
@@ -149,15 +172,26 @@ def output_dir_for(input_path: Path, out_root: Path) -> Path:
     return out_root / input_path.stem
 
 
-def check_output_dir(input_path: Path, target: Path, overwrite: bool) -> None:
-    """Refuse an existing output folder unless `overwrite`, and never one that holds the input itself."""
+def check_output_dir(input_path: Path, target: Path, overwrite: bool, stems: Iterable[str] = (),
+                     inputs: Iterable[Path | None] = ()) -> None:
+    """Refuse an output root that is not a folder, an output folder that is or holds the input or any of
+    `inputs` (the batch's other inputs, the model file), and an existing output folder unless `overwrite`;
+    even then only a folder of nothing but this app's stem files (`<stem>.wav` of `stems`) is replaced."""
+    out_root = target.parent
+    if out_root.exists() and not out_root.is_dir():
+        raise AudioFileError(f"{out_root}: the output folder exists and is not a folder")
+    refuse_inputs(target, [input_path, *inputs], "output folder")
     if target.exists() or target.is_symlink():
         if not overwrite:
             raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
-        if not target.is_dir():
+        if target.is_symlink() or not target.is_dir():
             raise AudioFileError(f"{target} exists and is not a folder; not replacing it")
-        if input_path.resolve().is_relative_to(target.resolve()):
-            raise AudioFileError(f"{target} holds the input {input_path}; not replacing it")
+        ours = {f"{stem}.wav" for stem in stems}
+        foreign = sorted(entry.name for entry in target.iterdir()
+                         if entry.name not in ours or not entry.is_file() or entry.is_symlink())
+        if foreign:
+            raise AudioFileError(f"{target} holds files demixui did not write ({', '.join(foreign[:3])}"
+                                 f"{', ...' if len(foreign) > 3 else ''}); not replacing it")
 
 
 def separate_file(
@@ -168,6 +202,7 @@ def separate_file(
     output_format: str = "float",
     progress: Callable[[int, int], None] | None = None,
     block_frames: int = DEFAULT_MAX_FRAMES,
+    inputs: Iterable[Path | None] = (),
 ) -> SeparationResult:
     """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length.
 
@@ -177,10 +212,15 @@ def separate_file(
     into place only when all are complete, so the target never holds a partial set. `progress(done, total)`
     counts input samples at the model's rate (the total is the header's estimate). `block_frames` model
     frames go through the model per call: memory is a few such blocks, whatever the length of the input.
+    `inputs`: the other files the command reads (the batch, the model), which the output may not replace.
+    Non-finite model output raises ModelOutputError and writes nothing; a write that fails (a full disk)
+    raises AudioFileError naming the stem file and the cause. `result.clipped` counts the samples clipped
+    to full scale by an integer `output_format`.
     """
     input_path, out_root = Path(input_path), Path(out_root)
     target = output_dir_for(input_path, out_root)
-    check_output_dir(input_path, target, overwrite)
+    inputs = list(inputs)
+    check_output_dir(input_path, target, overwrite, model.stems, inputs)
     subtype = OUTPUT_FORMATS[output_format]
     rate = model.info.sample_rate
 
@@ -206,27 +246,38 @@ def separate_file(
         if rest.shape[0]:
             yield [rest]
 
-    out_root.mkdir(parents=True, exist_ok=True)
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=out_root))
+    try:
+        out_root.mkdir(parents=True, exist_ok=True)
+        tidy_stale_temporaries(out_root)  # what a killed run (SIGKILL, power cut) of ours left behind
+        tmp_dir = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".part", dir=out_root))
+    except OSError as error:
+        raise AudioFileError(f"{out_root}: cannot write the stems there ({os_cause(error)})") from None
     try:
         with ExitStack() as stack:
             writers = [stack.enter_context(_StemWriter(tmp_dir / f"{name}.wav", rate, file_rate, subtype,
-                                                       info.frames))
+                                                       info.frames, target / f"{name}.wav"))
                        for name in model.stems]
             stream = model.new_stream(max_frames=block_frames)
+            position = 0
             for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
                                         stream.latency_samples, stream.hop):
+                check_model_output(piece, position, rate)
+                position += piece.shape[0]
                 for index, writer in enumerate(writers):
                     writer.write(piece[:, index])
             for writer in writers:
                 writer.finish(read)  # the input's own length, trimmed or padded by a sample or two
         _give_usual_permissions(tmp_dir)
+        check_output_dir(input_path, target, overwrite, model.stems, inputs)  # again: it may have changed
         _move_into_place(tmp_dir, target, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-        raise
+    except OSError as error:  # a rename or chmod refused: name the file and the cause
+        raise AudioFileError(f"{error.filename or target}: could not write the stems "
+                             f"({os_cause(error)})") from None
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)  # gone already when renamed into place
     work = time.perf_counter() - start_time
-    return SeparationResult(input_path, target, read / file_rate, work)
+    clipped = sum(writer.clipped for writer in writers)
+    return SeparationResult(input_path, target, read / file_rate, work, clipped)
 
 
 class _StemWriter:
@@ -238,21 +289,32 @@ class _StemWriter:
 
     HOLD = 64
 
-    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int):
+    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int,
+                 name: Path | None = None):
+        self._name = name or path  # the final name, for messages (`path` is in the temporary folder)
         self._resampler = StreamResampler(rate, file_rate)
         bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
+        self._integer = subtype != "FLOAT"
         # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
         big = expected_frames * bytes_per_frame >= 2**32 - 2**24
-        self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
-                                  format="RF64" if big else "WAV")
+        try:
+            self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
+                                      format="RF64" if big else "WAV")
+        except (sf.LibsndfileError, OSError) as error:
+            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
         self._held = np.zeros((0, 2), np.float32)
         self.written = 0
+        self.clipped = 0  # samples beyond full scale written to an integer format (clipped by libsndfile)
 
     def __enter__(self) -> _StemWriter:
         return self
 
     def __exit__(self, *exc) -> None:
-        self._file.close()
+        try:
+            self._file.close()
+        except (sf.LibsndfileError, OSError) as error:
+            if exc[0] is None:  # the header update failed (full disk); else the first error is the one
+                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
 
     def write(self, audio: np.ndarray) -> None:
         audio = np.concatenate([self._held, self._resampler.process(audio)])
@@ -271,17 +333,37 @@ class _StemWriter:
 
     def _write(self, audio: np.ndarray) -> None:
         if audio.shape[0]:
-            self._file.write(audio)
+            if self._integer:
+                self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
+            try:
+                self._file.write(audio)
+            except (sf.LibsndfileError, OSError) as error:
+                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error, self._file)})"
+                                     ) from None
             self.written += audio.shape[0]
+
+
+def _write_cause(error: Exception, handle: sf.SoundFile | None = None) -> str:
+    """Why a write failed, in words: libsndfile's generic "System error" carries the OS's reason (no space
+    left on device, permission denied, ...) only in the file's own error string."""
+    if isinstance(error, OSError):
+        return os_cause(error)
+    text = ""
+    if handle is not None:
+        try:
+            text = sf._ffi.string(sf._snd.sf_strerror(handle._file)).decode(errors="replace")
+        except Exception:  # noqa: BLE001 - soundfile internals: fall back to the generic text
+            text = ""
+    text = text or str(error)
+    return text.removeprefix("System error").lstrip(" :.").rstrip(".").strip() or "input/output error"
 
 
 def _give_usual_permissions(folder: Path) -> None:
     """mkdtemp/mkstemp make private 0700/0600 entries; give the folder and its files the permissions a
     plain mkdir/open would have under the user's umask."""
-    mask = current_umask()
-    folder.chmod(0o777 & ~mask)
+    usual_permissions(folder, folder=True)
     for path in folder.iterdir():
-        path.chmod(0o666 & ~mask)
+        usual_permissions(path)
 
 
 def _move_into_place(tmp_dir: Path, target: Path, overwrite: bool) -> None:
@@ -291,7 +373,7 @@ def _move_into_place(tmp_dir: Path, target: Path, overwrite: bool) -> None:
         return
     if not overwrite:
         raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".old", dir=target.parent))
     os.rename(target, old / target.name)
     os.rename(tmp_dir, target)
     shutil.rmtree(old, ignore_errors=True)

@@ -110,3 +110,50 @@ def test_a_file_that_is_not_a_demixui_model_is_one_clear_error(tmp_path):
     garbage.write_bytes(b"not a protobuf at all" * 10)
     with pytest.raises(ModelFileError):
         separator_from_onnx(garbage)
+
+
+def _write_corpus(root: Path, nb_tracks: int, seconds: float) -> Path:
+    """A MUSDB18-HQ-layout folder of noise stems (enough for a training step and a validation)."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for index in range(nb_tracks):
+        track = root / f"track{index}"
+        track.mkdir(parents=True)
+        stems = (0.1 * rng.standard_normal((4, int(seconds * 44100), 2))).astype(np.float32)
+        for name, audio in zip(("vocals", "drums", "bass", "other"), stems, strict=True):
+            sf.write(track / f"{name}.wav", audio, 44100, subtype="FLOAT")
+        sf.write(track / "mixture.wav", stems.sum(axis=0), 44100, subtype="FLOAT")
+    return root
+
+
+def test_train_init_starts_a_fresh_run_from_onnx_or_checkpoint_weights(tiny_model_path, tmp_path, capsys):
+    from demixui.cli import main
+    from demixui.model.checkpoint import LAST, load_checkpoint
+
+    train, valid = _write_corpus(tmp_path / "train", 2, 1.5), _write_corpus(tmp_path / "valid", 1, 1.0)
+    common = ["train", "--data", str(train), "--valid", str(valid), "--batch-size", "2", "--chunk-seconds",
+              "0.5", "--epoch-steps", "1", "--valid-seconds", "0.5", "--threads", "1", "--no-progress",
+              "--max-steps", "1", "--lr", "0"]  # a zero rate: the step leaves the weights as loaded
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert main([*common, "--out", str(first), "--init", tiny_model_path]) == 0
+    state = load_checkpoint(first / LAST)
+    expected = separator_from_onnx(tiny_model_path).state_dict()
+    assert state["config"] == CONFIGS["tiny"].to_dict()  # the size came from the file, not --config
+    assert all(torch.equal(state["model"][key], value) for key, value in expected.items())
+    assert state["counters"]["step"] == 1 and "(model tiny-test, tiny.onnx); then " in state["training_data"]
+
+    # From a checkpoint: its weights, not its counters or optimiser.
+    assert main([*common, "--out", str(second), "--init", str(first / LAST)]) == 0
+    again = load_checkpoint(second / LAST)
+    assert again["counters"]["step"] == 1
+    assert all(torch.equal(again["model"][key], value) for key, value in expected.items())
+
+    capsys.readouterr()
+    fresh = [*common, "--out", str(tmp_path / "x")]
+    assert main([*fresh, "--init", tiny_model_path, "--config", "default"]) == 1
+    assert main([*common, "--out", str(first), "--init", tiny_model_path, "--resume"]) == 1
+    assert main([*common, "--out", str(tmp_path / "y"), "--init", str(tmp_path / "missing.onnx")]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 3 and "leave out --config" in err[0] and "pick one" in err[1], err
+    assert "missing.onnx" in err[2]

@@ -1,7 +1,8 @@
 """Train a separation model on MUSDB18-HQ-layout folders (ours from `demixui data`, or a real MUSDB18-HQ).
 
 Checkpoints go to the run folder (`last.pt` every few minutes and at the end, `best.pt` at the best validation
-SDR, `log.jsonl` one line per epoch). `--resume` continues a run; `--minutes` is this invocation's budget.
+SDR, `log.jsonl` one line per epoch). `--resume` continues a run; `--init` starts a new run from the weights
+of a model file or checkpoint (fine-tuning); `--minutes` is this invocation's budget.
 Uses CUDA when there is a GPU, otherwise all CPU threads (or `--threads`).
 """
 
@@ -25,7 +26,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints and logs")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
-    parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default="default",
+    parser.add_argument("--init", metavar="PATH",
+                        help="start a new run from these weights: a demixui .onnx model file (weights "
+                             "recovered from the graph) or a .pt checkpoint / run folder (weights only; a "
+                             "fresh optimiser and counters); the network size comes from it")
+    parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default=None,
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
                         "lowlatency: n_fft 512 hop 128, 8.7 ms)")
     parser.add_argument("--batch-size", type=int, default=8)
@@ -72,17 +77,26 @@ def run(args: argparse.Namespace) -> int:
     from demixui.model.augment import Augmentation, ChunkSampler
     from demixui.model.checkpoint import LAST, find_checkpoint, load_checkpoint
     from demixui.model.network import CONFIGS, ModelConfig
-    from demixui.model.training import Trainer, TrainSettings
+    from demixui.model.training import Trainer, TrainSettings, initial_model
 
     if args.batch_size < 1 or args.chunk_seconds <= 0 or args.minutes < 0:
         raise DemixError("--batch-size, --chunk-seconds and --minutes must be positive")
+    if args.init and args.resume:
+        raise DemixError("--init starts a new run from given weights, --resume continues one: pick one")
     run_dir = Path(args.out)
-    state = None
+    state = init = None
     if args.resume:
         state = load_checkpoint(find_checkpoint(run_dir, prefer_best=False))
     elif (run_dir / LAST).exists():
         raise DemixError(f"{run_dir} already holds a run: add --resume to continue it or pick another --out")
-    config = ModelConfig.from_dict(state["config"]) if state else CONFIGS[args.config]
+    if args.init:
+        init, init_data = initial_model(args.init)
+        if args.config and CONFIGS[args.config] != init.config:
+            raise DemixError(f"--init {args.init} is not a '{args.config}' network; leave out --config")
+    if state:
+        config = ModelConfig.from_dict(state["config"])
+    else:
+        config = init.config if init else CONFIGS[args.config or "default"]
 
     valid, train = _valid_tracks(args, [track for root in args.data for track in list_tracks(root)])
     sampler = ChunkSampler(train, int(args.chunk_seconds * 44100), Augmentation())
@@ -106,6 +120,10 @@ def run(args: argparse.Namespace) -> int:
         trainer.training_data = state.get("training_data", training_data)
         if training_data not in trainer.training_data:
             trainer.training_data += f"; then {training_data}"
+    if init:
+        trainer.start_from(init)
+        trainer.training_data = f"{init_data}; then {training_data}"
+        print(f"starting from the weights of {args.init}")
     print(f"training on {training_data}; validating on {len(trainer.valid_tracks)} tracks; "
           f"{device.type} ({torch.get_num_threads()} threads); {np.round(args.minutes, 1)} min")
     scores = trainer.run()

@@ -9,8 +9,9 @@ written by `demixui/model/export.py`), and its initializers hold every weight, s
 - LayerNormalization, Conv and the input affine keep torch's layout.
 
 Initializer names are not relied on (the exporter names the folded ones `onnx::MatMul_280`, and in eval mode
-deduplicates equal tensors under one name): weights are found by the node that uses them, identified by its
-op type and the module scope the exporter writes into node names (`/encoder/MatMul`, `/lstm/LSTM_1`).
+stores equal tensors once, the copies as Identity nodes): weights are found by the node that uses them,
+identified by its op type and the module scope the exporter writes into node names (`/encoder/MatMul`,
+`/lstm/LSTM_1`).
 `separator_from_onnx` then runs the file in onnxruntime against the rebuilt torch model and refuses a model
 that disagrees.
 """
@@ -75,6 +76,14 @@ def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
     for node in proto.graph.node:  # small tensors may also come as Constant nodes
         if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
             constants[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    # Equal parameters (an untrained network's unit layer norms) are stored once, the others as Identity.
+    aliases = {n.output[0]: n.input[0] for n in proto.graph.node if n.op_type == "Identity"}
+    for name in aliases:
+        source = name
+        while source in aliases and source not in constants:
+            source = aliases[source]
+        if source in constants:
+            constants[name] = constants[source]
 
     def constant_inputs(node) -> list[np.ndarray]:
         return [constants[name] for name in node.input if name in constants]

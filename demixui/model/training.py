@@ -131,6 +131,29 @@ def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device:
     return result
 
 
+def initial_model(path: str | Path) -> tuple[Separator, str]:
+    """The network a new run starts from (`demixui train --init`) and what it was trained on.
+
+    `path`: a demixui ONNX model file (weights recovered by `onnx_weights.separator_from_onnx`, checked
+    against onnxruntime) or a training checkpoint / run folder (weights only:
+    its optimiser and counters are ignored).
+    """
+    from demixui.model.checkpoint import find_checkpoint, load_checkpoint, model_from_checkpoint
+
+    path = Path(path)
+    if path.suffix.lower() == ".onnx":
+        import onnx
+
+        from demixui.model.onnx_weights import separator_from_onnx
+
+        model = separator_from_onnx(path)
+        meta = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["demixui"])
+        version = f" {meta['model_version']}" if meta.get("model_version") else ""
+        return model, f"{meta.get('training_data', '')} (model{version}, {path.name})"
+    state = load_checkpoint(find_checkpoint(path))
+    return model_from_checkpoint(state), f"{state.get('training_data', '')} ({path.name})"
+
+
 class Trainer:
     """Owns the model, optimiser and counters of one run folder; `run()` trains for the time budget."""
 
@@ -165,6 +188,12 @@ class Trainer:
             self.optimizer.load_state_dict(state["optimizer"])
         self.counters.update(state["counters"])
         self.history = list(state.get("history", []))
+
+    def start_from(self, model: Separator) -> None:
+        """Copy `model`'s weights into this new run (`--init`); the optimiser and counters stay fresh."""
+        if model.config != self.model.config:
+            raise ValueError(f"--init network {model.config} differs from the run's {self.model.config}")
+        self.model.load_state_dict(model.state_dict())
 
     def save(self, name: str = LAST) -> None:
         state = self.state()

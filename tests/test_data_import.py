@@ -162,7 +162,8 @@ def test_silence_trimmed_at_the_ends_and_splits_inside(tmp_path):
 
 def test_low_band_report_flags_sub_bass_outside_bass(tmp_path, capsys):
     seconds = 6.0
-    stems = {"VOX": tone(440, seconds), "SINE": tone(50, seconds, 0.3), "SY BASS": tone(900, seconds, 0.2)}
+    stems = {"VOX": tone(440, seconds), "SINE": tone(50, seconds, 0.3), "SY BASS": tone(900, seconds, 0.2),
+             "KICK": tone(60, seconds, 0.2)}
     write_song(tmp_path / "src" / "song", stems)
     assert run_import(tmp_path / "src", tmp_path / "out") == 0
     lines = capsys.readouterr().out.splitlines()
@@ -171,6 +172,8 @@ def test_low_band_report_flags_sub_bass_outside_bass(tmp_path, capsys):
     assert " 100%" in sine
     (bass,) = [line for line in lines if line.strip().startswith("SY BASS")]
     assert "! bass stem mostly above the low band" in bass
+    (kick,) = [line for line in lines if line.strip().startswith("KICK")]
+    assert "? kick, or an 808" in kick
     (vox,) = [line for line in lines if line.strip().startswith("VOX")]
     assert "!" not in vox and "  0%" in vox
     # A table that says SINE is bass moves it; the report then flags nothing for it.
@@ -191,6 +194,9 @@ def test_low_rate_stems_left_out_on_request(tmp_path, capsys):
     write_song(tmp_path / "src" / "b", {"VOX_mobile": tone(440, seconds, rate=24000),
                                         "KICK_mobile": tone(80, seconds, rate=24000)}, rate=24000)
     write_song(tmp_path / "src" / "b", {"HH": tone(8000, seconds, 0.05)})
+    assert run_import(tmp_path / "src", tmp_path / "out0", "--exclude", "b*") == 0
+    assert sorted(p.name for p in (tmp_path / "out0").iterdir()) == ["a"]
+    assert "b: left out: --exclude" in capsys.readouterr().out
     assert run_import(tmp_path / "src", tmp_path / "out", "--min-source-rate", "44100") == 0
     printed = capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a"]

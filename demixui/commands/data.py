@@ -62,6 +62,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     imp.add_argument("--min-source-rate", type=int, default=0,
                      help="leave out stems read from files below this rate in Hz, e.g. 44100 (default: "
                           "keep all); a song that loses more than half its stems is left out")
+    imp.add_argument("--exclude", action="append", default=[], metavar="SONG",
+                     help="leave out song folders whose name matches this glob (repeatable)")
     stats = sub.add_parser(
         "stats",
         help="per-stem loudness, share of silence, mixture-equals-sum check",
@@ -137,6 +139,7 @@ def run_import(args: argparse.Namespace) -> int:
         raise DemixError(f"{args.src}: no such folder")
     check_output_folder(args.out)
     reports = import_folder(args.src, args.out, grouping, args.min_silence_seconds, args.min_source_rate,
+                            tuple(args.exclude),
                             progress=lambda song: print(f"importing {song} ...", flush=True))
     for report in reports:
         print(format_song(report))

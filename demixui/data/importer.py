@@ -282,8 +282,9 @@ def _write_track(folder: Path, int_stems: dict[str, np.ndarray], report: SongRep
 
 
 def import_folder(src: Path, out: Path, grouping: tuple[tuple[str, str], ...], min_silence: float,
-                  min_source_rate: int = 0, progress=None) -> list[SongReport]:
-    """Import every song folder under `src` into `out` (an existing, empty folder)."""
+                  min_source_rate: int = 0, exclude: tuple[str, ...] = (), progress=None) -> list[SongReport]:
+    """Import every song folder under `src` into `out` (an existing, empty folder), except those whose name
+    matches a glob of `exclude`."""
     if not src.is_dir():
         raise DemixError(f"{src}: no such folder")
     songs = sorted(p for p in src.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -292,6 +293,9 @@ def import_folder(src: Path, out: Path, grouping: tuple[tuple[str, str], ...], m
         raise DemixError(f"{src}: no song folders with audio files in them")
     reports = []
     for song in songs:
+        if any(fnmatch.fnmatchcase(song.name, pattern) for pattern in exclude):
+            reports.append(SongReport(song.name, [], note="left out: --exclude"))
+            continue
         if progress is not None:
             progress(song.name)
         reports.append(import_song(song, out, grouping, min_silence, min_source_rate))

@@ -1,7 +1,8 @@
 """The table `demixui data import` prints: where each stem went and how much of its energy is below 150 Hz.
 
 A stem whose energy sits mostly below 150 Hz but is not grouped as bass (a sub-bass synth called "SINE", an
-808 inside a "BEAT") carries the song's bass line into another stem; the table flags such stems with `!`.
+808 inside a "BEAT") carries the song's bass line into another stem; the table flags such stems with `!`, and
+drum stems of that kind with `?` (a kick is also mostly below 150 Hz: listen to tell it from an 808).
 """
 
 from __future__ import annotations
@@ -32,7 +33,10 @@ def format_song(report: SongReport) -> str:
             continue
         song_share = stem.low_energy / song_low
         flag = ""
-        if stem.group != "bass" and stem.low_share >= SUSPECT_LOW_SHARE and song_share >= SUSPECT_SONG_SHARE:
+        low_heavy = stem.low_share >= SUSPECT_LOW_SHARE and song_share >= SUSPECT_SONG_SHARE
+        if low_heavy and stem.group == "drums":
+            flag = "  ? kick, or an 808 bass line: listen"  # the energy alone cannot tell them apart
+        elif low_heavy and stem.group != "bass":
             flag = "  ! low-band energy outside bass"
         elif stem.group == "bass" and stem.low_share < 1 - SUSPECT_LOW_SHARE:
             flag = "  ! bass stem mostly above the low band"

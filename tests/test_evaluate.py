@@ -105,3 +105,49 @@ def test_a_folder_without_tracks_is_one_line_and_exit_1(tiny_model_path, tmp_pat
     assert main(["evaluate", str(tmp_path), "--model", tiny_model_path]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("demixui: error:") and "no tracks found" in err and "\n" not in err
+
+
+@pytest.fixture(scope="module")
+def stem_file_root(tmp_path_factory):
+    """Two NI stem files (mixture, drums, bass, other, vocals as AAC), the second with silent vocals."""
+    from tests.aac_files import write_aac
+
+    root = tmp_path_factory.mktemp("stems")
+    for seed in (1, 2):
+        stems = synthetic_stems(2 * RATE, seed)
+        if seed == 2:
+            stems[0] = 0.0  # an instrumental
+        vocals, drums, bass, other = stems
+        # The coded mixture stream is deliberately wrong: evaluate must use the sum of the stems.
+        coded_mixture = 0.5 * stems.sum(axis=0)
+        write_aac(root / f"Artist - Song {seed}.stem.mp4", [coded_mixture, drums, bass, other, vocals])
+    (root / "notes.txt").write_text("not a track\n")
+    return root
+
+
+def test_evaluate_stem_files_uses_the_stem_sum_and_skips_silent_stems(tiny_model_path, stem_file_root,
+                                                                      tmp_path):
+    from demixui.data.musdb import STEM_FILE_TRIM, list_tracks, load_track
+
+    tracks = list_tracks(stem_file_root)
+    assert [t.name for t in tracks] == ["Artist - Song 1.stem.mp4", "Artist - Song 2.stem.mp4"]
+    mixture, stems = load_track(tracks[0])
+    assert stems.shape == (4, 2 * RATE - 2 * STEM_FILE_TRIM, 2)
+    np.testing.assert_allclose(mixture, stems.sum(axis=0), atol=1e-6)
+    # Decoded stems (STEMS order: vocals first) match what was encoded, trimmed at both ends, to AAC's
+    # precision (about 11 dB on the noise bursts; a shift by one sample would leave them below 0 dB).
+    reference = synthetic_stems(2 * RATE, 1)[:, STEM_FILE_TRIM:-STEM_FILE_TRIM]
+    for index, stem in enumerate(STEMS):
+        assert sdr(reference[index], stems[index]) > 8, stem
+
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", str(stem_file_root), "--model", tiny_model_path, "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [t["name"] for t in report["tracks"]] == ["Artist - Song 1", "Artist - Song 2"]
+    first, second = report["tracks"]
+    assert second["model"]["vocals"]["sdr"] is None  # silent: skipped (null in JSON), not -inf or 0
+    assert first["floor"]["vocals"]["sdr"] == pytest.approx(sdr(stems[0], mixture), abs=1e-3)
+    mean = report["mean"]
+    assert mean["floor"]["vocals"]["sdr"] == pytest.approx(first["floor"]["vocals"]["sdr"])  # one track only
+    assert mean["floor"]["drums"]["sdr"] == pytest.approx(
+        (first["floor"]["drums"]["sdr"] + second["floor"]["drums"]["sdr"]) / 2)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from demixui.data.musdb import STEMS, list_tracks, load_track
+from demixui.data.musdb import STEMS, list_tracks, load_track, track_name
 from demixui.model.offline import run_aligned, separate_array
 from demixui.model.runtime import SeparatorModel
 from dsp.metrics import framewise_sdr_median, sdr
@@ -33,14 +33,21 @@ METRICS = ("sdr", "sdr_median_1s")  # challenge SDR; median of SDR over 1-second
 ORACLE_BLOCK_FRAMES = 128
 
 
+SILENT_MEAN_SQUARE = 1e-8  # a reference below -80 dBFS RMS is silent: its SDR says nothing (museval skips it)
+
+
 def score_stems(references: np.ndarray, estimates: np.ndarray) -> dict[str, dict[str, float]]:
-    """`references`, `estimates` `(nb_stems, nb_samples, 2)` -> {stem: {"sdr": dB, "sdr_median_1s": dB}}."""
+    """`references`, `estimates` `(nb_stems, nb_samples, 2)` -> {stem: {"sdr": dB, "sdr_median_1s": dB}};
+    NaN for a silent reference stem (an instrumental's vocals), which the means skip."""
     assert references.shape == estimates.shape, (references.shape, estimates.shape)
-    return {
-        stem: {"sdr": float(sdr(references[j], estimates[j])),
-               "sdr_median_1s": float(framewise_sdr_median(references[j], estimates[j]))}
-        for j, stem in enumerate(STEMS)
-    }
+    scores = {}
+    for j, stem in enumerate(STEMS):
+        if np.mean(np.square(references[j], dtype=np.float64)) < SILENT_MEAN_SQUARE:
+            scores[stem] = {metric: float("nan") for metric in METRICS}
+            continue
+        scores[stem] = {"sdr": float(sdr(references[j], estimates[j])),
+                        "sdr_median_1s": float(framewise_sdr_median(references[j], estimates[j]))}
+    return scores
 
 
 def oracle_ratio_mask(mixture: np.ndarray, stems: np.ndarray, config: StftConfig,
@@ -80,7 +87,7 @@ def evaluate_track(model: SeparatorModel, track: Path) -> dict:
     """Scores of one `ROOT/<track>/` folder: {"name", "seconds", "model", "floor", "ceiling", ...}."""
     rate = model.info.sample_rate
     mixture, references = load_track(track, rate)
-    result: dict = {"name": track.name, "seconds": mixture.shape[0] / rate}
+    result: dict = {"name": track_name(track), "seconds": mixture.shape[0] / rate}
     start = time.perf_counter()
     estimates = separate_array(model, mixture).transpose(1, 0, 2)
     result["separation_seconds"] = time.perf_counter() - start

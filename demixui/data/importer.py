@@ -182,27 +182,28 @@ def import_song(song: Path, out: Path, grouping: tuple[tuple[str, str], ...], mi
                 min_source_rate: int = 0) -> SongReport:
     """Group, resample, sum and write one song's parts as `out/<song>[ - part N]/`; returns what was done."""
     report = SongReport(song.name, find_stems(song, grouping))
-    groups: dict[str, np.ndarray] = {}
-    loudest: np.ndarray | None = None
+    native: dict[tuple[str, int], np.ndarray] = {}  # (group, rate) -> sum of its stems at that rate
+    loudest: np.ndarray | None = None  # per 0.1 s block, the loudest stem's level in dBFS
     lengths = []
-    block = int(round(BLOCK_SECONDS * SAMPLE_RATE))
     for stem in report.stems:
         if stem.group == "skip":
             stem.note = "skipped by the grouping table"
             continue
-        audio, stem.source_rate = read_audio(stem.path)
-        if stem.source_rate < min_source_rate:
-            stem.note = f"left out: {stem.source_rate} Hz source"
+        audio, rate = read_audio(stem.path)
+        stem.source_rate = rate
+        if rate < min_source_rate:
+            stem.note = f"left out: {rate} Hz source"
             continue
-        audio = resample(audio, stem.source_rate, SAMPLE_RATE)
-        lengths.append(audio.shape[0])
-        stem.seconds = audio.shape[0] / SAMPLE_RATE
-        stem.rms_db = float(10 * np.log10(np.mean(audio.astype(np.float64) ** 2) + 1e-20))
-        stem.low_energy, total = low_band_energy(audio, SAMPLE_RATE)
-        stem.low_share = stem.low_energy / total if total > 0 else 0.0
-        levels = block_rms_db(audio, block)
+        lengths.append(int(round(audio.shape[0] * SAMPLE_RATE / rate)))
+        stem.seconds = audio.shape[0] / rate
+        levels = block_rms_db(audio, int(round(BLOCK_SECONDS * rate)))
+        stem.rms_db = float(10 * np.log10(np.mean(10 ** (levels / 10))))
+        low, total = low_band_energy(audio, rate)
+        stem.low_energy = low / rate  # per second of audio, comparable across rates
+        stem.low_share = low / total if total > 0 else 0.0
         loudest = levels if loudest is None else _grow_max(loudest, levels)
-        groups[stem.group] = audio if stem.group not in groups else _grow_add(groups[stem.group], audio)
+        key = (stem.group, rate)
+        native[key] = audio if key not in native else _grow_add(native[key], audio)
     used = [s for s in report.stems if not s.note]
     if len(used) * 2 < len([s for s in report.stems if s.group != "skip"]):
         report.note = "left out: more than half of its stems were left out"
@@ -211,7 +212,11 @@ def import_song(song: Path, out: Path, grouping: tuple[tuple[str, str], ...], mi
         report.note = "left out: no stems"
         return report
     length = int(np.median(lengths))  # a padded or cut-short file does not set the song's length
-    stems = {g: _fit(groups.get(g), length) for g in STEMS}
+    # Resampling is linear: one resampling of each group's sum per source rate, not one per stem.
+    stems = {g: np.zeros((length, 2), dtype=np.float32) for g in STEMS}
+    for (group, rate), audio in native.items():
+        stems[group] += _fit(resample(audio, rate, SAMPLE_RATE), length)
+    block = int(round(BLOCK_SECONDS * SAMPLE_RATE))
     mixture = sum(stems.values())
     peak = max(float(np.max(np.abs(a))) for a in [mixture, *stems.values()])
     gain = min(1.0, PEAK_LIMIT / peak) if peak > 0 else 1.0

@@ -8,12 +8,46 @@ imports torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
+import signal
 import sys
 
 from demixui import __version__
 from demixui.errors import DemixError
+
+# Signals that end a command the way Ctrl+C does (temporaries removed, recordings finished) rather than
+# killing it where it stands.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised in the main thread so every `except KeyboardInterrupt` and `finally` that
+    cleans up after Ctrl+C runs for them too. `exit_status` is 128 + the signal number."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.exit_status = 128 + signum
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupts():
+    """While the command runs, SIGTERM and SIGHUP raise `Stopped` (only possible in the main thread)."""
+    def stop(signum, frame):
+        raise Stopped(signum)
+
+    previous = {}
+    try:
+        for signum in STOP_SIGNALS:
+            previous[signum] = signal.signal(signum, stop)
+    except ValueError:  # not the main thread (a test calling main from a worker): leave them alone
+        pass
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 # name -> module; the order is the order `--help` lists them in.
 COMMANDS: dict[str, str] = {
@@ -61,12 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(_with_default_command(argv))
+    # The window keeps the default (Qt's event loop would hold the Python handler back anyway).
+    signals = stop_signals_as_interrupts() if args.command != "gui" else contextlib.nullcontext()
     try:
-        return int(args.run(args) or 0)
+        with signals:
+            return int(args.run(args) or 0)
     except DemixError as error:
         print(f"demixui: error: {error}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
+        if isinstance(interrupt, Stopped):
+            print(f"demixui: stopped by {interrupt}", file=sys.stderr)
+            return interrupt.exit_status
         print("demixui: interrupted", file=sys.stderr)
         return 130
     except ModuleNotFoundError as error:  # e.g. `train` without torch, or a bundle without the training extra

@@ -13,5 +13,9 @@ class ModelFileError(DemixError):
     """A model file that is missing, corrupt or incompatible with this version of demixui."""
 
 
+class ModelOutputError(ModelFileError):
+    """A model whose output is NaN or infinite: a broken model file (e.g. from a diverged training run)."""
+
+
 class DeviceError(DemixError):
     """An audio device that does not exist, disappeared, or refuses the requested settings."""

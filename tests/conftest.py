@@ -37,3 +37,22 @@ def tiny_model_path(tmp_path_factory) -> str:
     export_model(Separator(CONFIGS["tiny"]), path, training_data="none (random weights)",
                  model_version="tiny-test")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def nan_model_path(tiny_model_path, tmp_path_factory) -> str:
+    """The tiny model with every float weight set to NaN (what a diverged training run exports): a valid model
+    file whose output is NaN. Built with the `onnx` package from the real exported file."""
+    onnx = pytest.importorskip("onnx")
+    import numpy as np
+    from onnx import numpy_helper
+
+    graph = onnx.load(tiny_model_path)
+    for index, tensor in enumerate(graph.graph.initializer):
+        values = numpy_helper.to_array(tensor)
+        if values.dtype.kind == "f" and values.size > 1:  # weights, not scalars such as epsilons
+            graph.graph.initializer[index].CopyFrom(
+                numpy_helper.from_array(np.full_like(values, np.nan), tensor.name))
+    path = tmp_path_factory.mktemp("nan_model") / "nan.onnx"
+    onnx.save(graph, str(path))
+    return str(path)

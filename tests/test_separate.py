@@ -245,3 +245,122 @@ def test_a_late_nan_is_an_error_with_its_time_and_leaves_nothing(tiny_model_path
     err = capsys.readouterr().err
     assert "NaN or infinite samples (the first at 6.803 s)" in err and "Traceback" not in err
     assert list((tmp_path / "out").iterdir()) == []  # the temporary folder is gone too
+
+
+def test_a_model_with_nan_output_stops_with_one_line_and_writes_nothing(nan_model_path, tmp_path, capsys):
+    write_music(tmp_path / "a.wav", 20000)
+    write_music(tmp_path / "b.wav", 20000)
+    assert separate(tmp_path / "a.wav", tmp_path / "b.wav", "-o", tmp_path / "out", "--model",
+                    nan_model_path) == 1
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    assert "NaN or infinite" in err and "a.wav" in err and "1 more inputs not separated" in err
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def _tiny_filesystem(tmp_path, size: str):
+    """A real filesystem of `size` (tmpfs) when we may mount one (root), else None."""
+    import subprocess
+
+    folder = tmp_path / "small_disk"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                                            str(folder)], capture_output=True).returncode != 0:
+        return None
+    return folder
+
+
+def test_a_full_disk_names_the_file_and_the_cause_and_the_batch_carries_on(tiny_model_path, tmp_path,
+                                                                           capsys, monkeypatch):
+    import errno
+    import subprocess
+
+    write_music(tmp_path / "long.wav", 20 * 44100)  # 4 float stems of 7 MB each: more than the disk holds
+    write_music(tmp_path / "short.wav", 4000)  # 4 x 32 kB: fits once the first one's are cleared away
+    out = _tiny_filesystem(tmp_path, "2m")
+    if out is None:  # not root: the disk fills (the OS's own error) while the long track is written
+        out = tmp_path / "out"
+        real_write, writes = sf.SoundFile.write, []
+
+        def full_disk_write(self, data):
+            writes.append(len(data))
+            if sum(writes) > 4 * 200_000 and ".long." in self.name:  # freed again once long's are gone
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(self, data)
+
+        monkeypatch.setattr(sf.SoundFile, "write", full_disk_write)
+    try:
+        code = separate(tmp_path / "long.wav", tmp_path / "short.wav", "-o", out, "--model", tiny_model_path)
+        err = capsys.readouterr().err
+        assert code == 1 and "Traceback" not in err and "internal error" not in err, err
+        line = next(line for line in err.splitlines() if "long" in line)
+        assert "No space left on device" in line and str(out / "long") in line and ".wav" in line, line
+        assert "1 of 2 inputs failed" in err
+        assert sorted(p.name for p in out.iterdir()) == ["short"]  # no temporary folder left behind
+        assert sf.info(str(out / "short" / "bass.wav")).frames == 4000
+    finally:
+        if out.name == "small_disk":
+            subprocess.run(["umount", str(out)], check=False)
+
+
+def test_pcm16_says_how_many_samples_clipped(tiny_model_path, tmp_path, capsys):
+    audio = write_music(tmp_path / "loud.wav", 20000) * 8.0  # far beyond full scale: stems too
+    sf.write(str(tmp_path / "loud.wav"), audio, 44100, subtype="FLOAT")
+    assert separate(tmp_path / "loud.wav", "-o", tmp_path / "out", "--model", tiny_model_path,
+                    "--format", "pcm16") == 0
+    warning = [line for line in capsys.readouterr().err.splitlines() if "clipped" in line]
+    assert len(warning) == 1 and "--format float" in warning[0], warning
+    count = int(warning[0].split(": ")[-1].split()[0])
+    stems, _ = read_stems(tmp_path / "out" / "loud")
+    assert count >= np.count_nonzero(np.abs(stems) >= 32767 / 32768) > 0  # what was clipped, at least
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGHUP"])
+def test_sigterm_and_sighup_remove_the_temporary_folder_as_ctrl_c_does(tiny_model_path, tmp_path, signum):
+    """A real process, a real signal; only the pace is slowed (each stem write sleeps) so that the signal
+    lands mid-way."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    write_music(tmp_path / "song.wav", 10 * 44100)
+    out = tmp_path / "out"
+    script = ("import time, demixui.model.offline as o\n"
+              "write = o._StemWriter.write\n"
+              "o._StemWriter.write = lambda self, audio: (time.sleep(0.05), write(self, audio))[1]\n"
+              "from demixui.cli import main\n"
+              f"raise SystemExit(main(['separate', '--no-progress', {str(tmp_path / 'song.wav')!r}, '-o', "
+              f"{str(out)!r}, '--model', {tiny_model_path!r}]))\n")
+    with subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True) as process:
+        try:
+            deadline = time.monotonic() + 60
+            while not any(out.glob(".song.*.part/vocals.wav")) and process.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            process.send_signal(getattr(signal, signum))
+            err = process.communicate(timeout=30)[1]
+        finally:
+            process.kill()
+        code = process.returncode
+    assert code == 128 + getattr(signal, signum) and f"stopped by {signum}" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+def test_the_next_run_tidies_stale_temporaries_of_its_own(tiny_model_path, tmp_path):
+    import subprocess
+    import sys
+
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True)
+    dead = int(finished.stdout)  # a process id that no longer exists
+    out = tmp_path / "out"
+    stale = out / f".old_song.{dead}.k2j4_x.part"
+    live = out / f".other.{os.getpid()}.a8b9c0.part"  # a run still going (this process): left alone
+    for folder in (stale, live):
+        folder.mkdir(parents=True)
+        (folder / "vocals.wav").write_bytes(b"partial")
+    (out / ".notes.txt").write_text("not ours")
+    write_music(tmp_path / "song.wav", 4000)
+    assert separate(tmp_path / "song.wav", "-o", out, "--model", tiny_model_path) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted([".notes.txt", live.name, "song"])

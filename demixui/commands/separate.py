@@ -21,7 +21,7 @@ import os
 import sys
 from pathlib import Path
 
-from demixui.errors import DemixError
+from demixui.errors import DemixError, ModelOutputError
 
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s of audio [{elapsed}<{remaining}]"
 HELP = "separate audio files into stem WAV files (offline, same code as playback)"
@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from demixui.model.offline import ModelOutputError, check_output_dir, output_dir_for, separate_file
+    from demixui.model.offline import check_output_dir, output_dir_for, separate_file
     from demixui.model.runtime import load_model
 
     model = load_model(args.model, intra_op_threads=max(1, args.threads))

@@ -20,7 +20,7 @@ import numpy as np
 import soundfile as sf
 
 from demixui.audiofile import StreamResampler, audio_info, read_audio_blocks
-from demixui.errors import AudioFileError, DemixError
+from demixui.errors import AudioFileError, ModelOutputError
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
 from demixui.outputs import (
     os_cause,
@@ -55,10 +55,6 @@ def separate_array(
                 block_frames * stream.hop, progress)
     check_model_output(out, 0, model.info.sample_rate)
     return out
-
-
-class ModelOutputError(DemixError):
-    """The model produced NaN or infinite values: a broken model file (e.g. a diverged training run)."""
 
 
 def check_model_output(stems: np.ndarray, position: int, rate: int) -> None:
@@ -354,7 +350,8 @@ def _write_cause(error: Exception, handle: sf.SoundFile | None = None) -> str:
             text = sf._ffi.string(sf._snd.sf_strerror(handle._file)).decode(errors="replace")
         except Exception:  # noqa: BLE001 - soundfile internals: fall back to the generic text
             text = ""
-    text = text or str(error)
+    if not text or text.lower().startswith("no error"):
+        text = str(error)
     return text.removeprefix("System error").lstrip(" :.").rstrip(".").strip() or "input/output error"
 
 

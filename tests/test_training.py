@@ -223,3 +223,27 @@ def test_bad_data_folder_is_one_line(tmp_path, capsys, make_bad):
     assert code == 1
     assert err.startswith("demixui: error:") and err.count("\n") == 1, err
     assert not (tmp_path / "run").exists()
+
+
+def test_validation_on_stem_files_picks_best_and_prints_the_other_set(corpus, tmp_path, capsys):
+    """Real music comes as NI stem files: the first --valid (stem files) picks best.pt, the next is logged."""
+    from tests.aac_files import write_aac
+
+    train, valid = corpus
+    stem_root = tmp_path / "previews"
+    stem_root.mkdir()
+    vocals, drums, bass, other = synthetic_stems(7, 1.0)
+    write_aac(stem_root / "A - B.stem.mp4", [vocals + drums + bass + other, drums, bass, other, vocals])
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(train), "--valid", str(stem_root), "--valid", str(valid), "--out",
+                 str(run), "--config", "tiny", "--batch-size", "2", "--chunk-seconds", "0.5", "--epoch-steps",
+                 "2", "--max-steps", "2", "--threads", "1", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "1 tracks of previews (picks best.pt), 1 of valid" in out, out
+    entry = json.loads((run / "log.jsonl").read_text().splitlines()[-1])
+    assert np.isfinite(entry["valid_sdr"]["mean"]) and np.isfinite(entry["valid_sdr_valid"]["mean"])
+    assert entry["valid_sdr"]["mean"] != entry["valid_sdr_valid"]["mean"]
+    assert load_checkpoint(run / BEST)["counters"]["best_sdr"] == pytest.approx(entry["valid_sdr"]["mean"])
+    # Never train on the yardstick: a --valid track that is also a --data track is refused.
+    assert main(["train", "--data", str(valid), "--valid", str(valid), "--out", str(tmp_path / "r2"),
+                 "--config", "tiny", "--max-steps", "1", "--no-progress"]) == 1

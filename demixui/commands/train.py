@@ -21,8 +21,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", action="append", required=True, metavar="DIR",
                         help="folder of <track>/{mixture,vocals,drums,bass,other}.wav (repeatable)")
     parser.add_argument("--valid", action="append", metavar="DIR",
-                        help="held-out tracks for validation SDR (default: a sibling 'valid' folder of the "
-                        "first --data if it exists, else a few tracks held out of --data)")
+                        help="held-out tracks for validation SDR: track folders or NI .stem.mp4 files. The "
+                        "first --valid picks best.pt (use real music, e.g. ../shared/data/musdb18-7-train); "
+                        "further ones are scored and printed beside it (default: a sibling 'valid' folder of "
+                        "the first --data if it exists, else a few tracks held out of --data)")
+    parser.add_argument("--valid-tracks", type=int, default=8, metavar="N",
+                        help="score at most N tracks of each --valid folder (default 8; 0: all)")
     parser.add_argument("--out", required=True, metavar="RUN", help="run folder for checkpoints and logs")
     parser.add_argument("--minutes", type=float, default=60.0, help="training time budget (default 60)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
@@ -53,8 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _valid_tracks(args: argparse.Namespace, train_tracks: list[Path]) -> tuple[list[Path], list[Path]]:
-    """(validation tracks, training tracks), holding some training tracks out when no folder is given."""
+def _valid_tracks(args: argparse.Namespace, train_tracks: list[Path]
+                  ) -> tuple[list[tuple[str, list[Path]]], list[Path]]:
+    """([(label, validation tracks) per --valid folder], training tracks), holding some training tracks out
+    when no folder is given. The first set picks the best weights."""
     from demixui.data.musdb import list_tracks
 
     roots = args.valid
@@ -62,11 +68,17 @@ def _valid_tracks(args: argparse.Namespace, train_tracks: list[Path]) -> tuple[l
         sibling = Path(args.data[0]).parent / "valid"
         roots = [sibling] if sibling.is_dir() and sibling.resolve() != Path(args.data[0]).resolve() else []
     if roots:
-        return [t for root in roots for t in list_tracks(root)], train_tracks
+        limit = args.valid_tracks if args.valid_tracks > 0 else None
+        groups = [(Path(root).name, list_tracks(root)[:limit]) for root in roots]
+        trained = {track.resolve() for track in train_tracks}
+        for label, tracks in groups:
+            if any(track.resolve() in trained for track in tracks):
+                raise DemixError(f"--valid {label}: some of its tracks are also training tracks (--data)")
+        return groups, train_tracks
     if len(train_tracks) < 2:
-        return list(train_tracks), train_tracks  # nothing to hold out: validate on what we train on
+        return [("train", list(train_tracks))], train_tracks  # nothing to hold out: validate on the training
     held = max(1, min(5, len(train_tracks) // 10))
-    return train_tracks[-held:], train_tracks[:-held]
+    return [("held-out", train_tracks[-held:])], train_tracks[:-held]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         config = init.config if init else CONFIGS[args.config or "default"]
 
-    valid, train = _valid_tracks(args, [track for root in args.data for track in list_tracks(root)])
+    valid_sets, train = _valid_tracks(args, [track for root in args.data for track in list_tracks(root)])
     sampler = ChunkSampler(train, int(args.chunk_seconds * 44100), Augmentation())
     hours = sampler.total_samples / 44100 / 3600
     training_data = f"{', '.join(args.data)}: {len(sampler.tracks)} tracks, {hours:.2f} h"
@@ -111,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
         minutes=args.minutes, batch_size=args.batch_size, chunk_seconds=args.chunk_seconds,
         learning_rate=args.lr, checkpoint_minutes=args.checkpoint_minutes, valid_seconds=args.valid_seconds,
         epoch_steps=args.epoch_steps, max_steps=args.max_steps, seed=args.seed, progress=not args.no_progress,
-        loss=args.loss, snapshots=args.snapshots,
+        loss=args.loss, snapshots=args.snapshots, max_valid_tracks=args.valid_tracks,
     )
     run_dir.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(run_dir, config, sampler, valid, settings, device, training_data)
+    trainer = Trainer(run_dir, config, sampler, valid_sets[0][1], settings, device, training_data)
+    trainer.extra_valid = dict(valid_sets[1:])
     if state:
         trainer.load(state)
         trainer.training_data = state.get("training_data", training_data)
@@ -124,7 +137,9 @@ def run(args: argparse.Namespace) -> int:
         trainer.start_from(init)
         trainer.training_data = f"{init_data}; then {training_data}"
         print(f"starting from the weights of {args.init}")
-    print(f"training on {training_data}; validating on {len(trainer.valid_tracks)} tracks; "
+    print(f"training on {training_data}; validating on {len(trainer.valid_tracks)} tracks of "
+          f"{valid_sets[0][0]} (picks best.pt)"
+          + "".join(f", {len(tracks)} of {label}" for label, tracks in valid_sets[1:]) + "; "
           f"{device.type} ({torch.get_num_threads()} threads); {np.round(args.minutes, 1)} min")
     scores = trainer.run()
     best = trainer.counters["best_sdr"]

@@ -11,6 +11,7 @@ the STFT latency and scored with `dsp.metrics.sdr`; the checkpoint with the best
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import time
@@ -27,6 +28,7 @@ from demixui.model.augment import ChunkSampler
 from demixui.model.checkpoint import BEST, LAST, SNAPSHOTS, save_checkpoint
 from demixui.model.network import ModelConfig, Separator, load_weights
 from demixui.model.spectral import TrainingStft
+from demixui.mp4audio import is_stem_file
 
 
 @dataclass
@@ -102,8 +104,24 @@ def learning_rate_at(base: float, progress: float, step: int, warmup_steps: int 
     return base * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * fraction)))
 
 
+@functools.lru_cache(maxsize=256)
+def _stem_file_excerpt(track: Path, seconds: float) -> np.ndarray:
+    # A stem file is decoded whole for each excerpt (AAC): keep validation excerpts of such files in memory
+    # (87 real previews: about 0.8 GB) rather than decode them again at every epoch.
+    return _validation_excerpt(track, seconds)
+
+
+def _validation_excerpt(track: Path, seconds: float) -> np.ndarray:
+    """The middle `seconds` of a track's stems `(4, n, 2)`; a shorter track whole (n = its length)."""
+    length = track_length(track)
+    nb_samples = min(int(seconds * 44100), length)
+    return load_excerpt(track, max(0, (length - nb_samples) // 2), nb_samples)
+
+
 def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device: torch.device) -> dict:
-    """Mean SDR (dB) per stem and overall over the middle `seconds` of each track (offline, causal model)."""
+    """Mean SDR (dB) per stem and overall over the middle `seconds` of each track (offline, causal model);
+    a silent stem (see `evaluation.SILENT_MEAN_SQUARE`) is skipped, as `evaluate` skips it."""
+    from demixui.model.evaluation import SILENT_MEAN_SQUARE
     from dsp.metrics import sdr
     from dsp.stft import istft, stft
 
@@ -112,9 +130,8 @@ def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device:
     scores = {stem: [] for stem in STEMS}
     model.eval()
     for track in tracks:
-        nb_samples = int(seconds * 44100)
-        start = max(0, (track_length(track) - nb_samples) // 2)
-        stems = load_excerpt(track, start, nb_samples)  # (4, n, 2)
+        excerpt = _stem_file_excerpt if is_stem_file(track) else _validation_excerpt
+        stems = excerpt(track, seconds)
         mix = stems.sum(axis=0)
         frames = stft(mix, config)  # (nb_frames, 2, nb_bins)
         with torch.no_grad():
@@ -123,7 +140,7 @@ def validation_sdr(model: Separator, tracks: list[Path], seconds: float, device:
         for index, stem in enumerate(STEMS):
             estimate = istft((masks[:, index] * frames).astype(np.complex64), config)
             usable = estimate.shape[0] - latency
-            if usable <= 0:
+            if usable <= 0 or np.mean(np.square(stems[index], dtype=np.float64)) < SILENT_MEAN_SQUARE:
                 continue
             scores[stem].append(float(sdr(stems[index, :usable], estimate[latency:])))
     result = {stem: float(np.mean(values)) if values else float("nan") for stem, values in scores.items()}
@@ -163,7 +180,10 @@ class Trainer:
         self.settings = settings
         self.device = device
         self.train = train
-        self.valid_tracks = valid_tracks[: settings.max_valid_tracks]
+        self.valid_tracks = valid_tracks[: settings.max_valid_tracks or None]
+        # More validation sets, scored and logged beside the first, which alone picks best.pt (a synthetic
+        # set beside the real previews, say).
+        self.extra_valid: dict[str, list[Path]] = {}
         self.model = Separator(config).to(device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.learning_rate)
         self.stft = TrainingStft(config.stft).to(device)
@@ -234,6 +254,9 @@ class Trainer:
                  "hours_seen": round(self.counters["samples_seen"] / 44100 / 3600, 3),
                  "loss": float(np.mean(self.losses[-50:])) if self.losses else float("nan"),
                  "valid_sdr": scores}
+        for label, tracks in self.extra_valid.items():
+            entry[f"valid_sdr_{label}"] = validation_sdr(self.model, tracks, self.settings.valid_seconds,
+                                                         self.device)
         self.history.append(entry)
         with open(self.run_dir / "log.jsonl", "a") as log:
             log.write(json.dumps(entry) + "\n")
@@ -286,8 +309,10 @@ class Trainer:
                 self.save()
                 last_save = time.monotonic()
                 table = " ".join(f"{k}={v:.2f}" for k, v in scores.items())
+                extra = "".join(f"; {label}: mean={self.history[-1][f'valid_sdr_{label}']['mean']:.2f}"
+                                for label in self.extra_valid)
                 tqdm.write(f"epoch {self.counters['epoch']} step {self.counters['step']} "
                            f"({self.history[-1]['hours_seen']:.2f} h seen): "
-                           f"loss {self.history[-1]['loss']:.4f}, valid SDR dB: {table}")
+                           f"loss {self.history[-1]['loss']:.4f}, valid SDR dB: {table}{extra}")
             pending.cancel()
         return scores

@@ -200,3 +200,19 @@ def test_a_nan_mid_file_ends_playback_there_with_its_time(tiny_model_path, tmp_p
     assert np.isfinite(out).all()
     played = np.flatnonzero(np.abs(out).max(axis=1) > 0.01)
     assert 0.3 * SR < played[-1] - LATENCY < 0.61 * SR, played[-1]  # the audio before it did play
+
+
+def test_a_model_with_nan_output_is_never_played_the_dry_mix_stands_in_and_it_is_counted(nan_model_path,
+                                                                                         tmp_path):
+    """A broken model (NaN weights, as a diverged export gives): its output never reaches the device; the
+    aligned dry mix plays instead, as for an app underrun, and the error is reported once and counted."""
+    from demixui.model.runtime import load_model
+
+    mix = (0.3 * np.sin(2 * np.pi * 220 * np.arange(SR // 2) / SR))[:, None].repeat(2, 1).astype(np.float32)
+    sf.write(tmp_path / "song.wav", mix, SR, subtype="FLOAT")
+    snap, out, offset = play_to_end(load_model(nan_model_path), tmp_path / "song.wav")
+    assert np.isfinite(out).all()
+    assert snap.error_count == 1 and "NaN or infinite" in snap.error and "playing the mix" in snap.error
+    assert snap.app_underruns > 0
+    played = out[offset + LATENCY:offset + LATENCY + len(mix)]
+    np.testing.assert_allclose(played[300:], mix[300:], atol=1e-6)  # (after the 5 ms fade-in)

@@ -128,3 +128,101 @@ def test_status_line_reads_well():
     line = status_line(snap)
     assert line.startswith("1:15.2 / live  latency 53 ms")
     assert "p99 2.5/11.6 ms" in line and "app 1 device 2" in line and "[playing]" in line
+
+
+def _umask() -> int:
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+@pytest.mark.parametrize("option", ["--record", "--stats-json"])
+def test_record_or_stats_never_replace_the_input_and_are_refused_before_playing(tiny_model_path, track,
+                                                                                 tmp_path, capsys, option):
+    path, _ = track
+    song = tmp_path / "song.wav"
+    song.write_bytes(path.read_bytes())
+    before = song.read_bytes()
+    for target in (song, tmp_path / "." / "song.wav", tiny_model_path):
+        code = main(["play", str(song), "--backend", "null-fast", "--model", tiny_model_path, "--quiet",
+                     option, str(target)])
+        err = capsys.readouterr().err.strip()
+        assert code == 1 and err.startswith("demixui: error:") and "\n" not in err, err
+        assert "the input" in err and "latency" not in err  # refused before anything played
+    assert song.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["song.wav"]  # no temporary left either
+
+
+@pytest.mark.parametrize("start", ["-1", "1.5", "99", "nan"])
+def test_start_outside_the_file_is_one_line(tiny_model_path, track, capsys, start):
+    path, _ = track  # 1.5 s long
+    assert main(["play", str(path), "--backend", "null-fast", "--model", tiny_model_path, "--quiet",
+                 f"--start={start}"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--start" in err and "outside the file" in err and "\n" not in err, err
+
+
+def test_an_unwritable_stats_path_fails_before_playing(tiny_model_path, track, tmp_path, capsys):
+    path, _ = track
+    (tmp_path / "a_file").write_text("not a folder")
+    record = tmp_path / "rec.wav"
+    code = main(["play", str(path), "--backend", "null", "--model", tiny_model_path, "--quiet",
+                 "--record", str(record), "--stats-json", str(tmp_path / "a_file" / "stats.json")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "cannot write the statistics file" in err and "\n" not in err, err
+    assert not record.exists() and "recorded" not in err
+
+
+def test_recording_and_stats_get_the_users_umask_permissions(tiny_model_path, track, tmp_path):
+    path, _ = track
+    record, stats = tmp_path / "rec.wav", tmp_path / "stats.json"
+    assert main(["play", str(path), "--backend", "null-fast", "--model", tiny_model_path, "--quiet",
+                 "--seconds", "0.2", "--record", str(record), "--stats-json", str(stats)]) == 0
+    for output in (record, stats):
+        assert output.stat().st_mode & 0o777 == 0o666 & ~_umask(), (output, oct(output.stat().st_mode))
+
+
+def _broken_flac(folder):
+    rng = np.random.default_rng(5)
+    sf.write(folder / "full.flac", (0.3 * rng.standard_normal((3 * SR, 2))).astype(np.float32), SR,
+             subtype="PCM_16")
+    data = (folder / "full.flac").read_bytes()
+    (folder / "cut.flac").write_bytes(data[:len(data) // 2])  # cut in the middle: the header says 3 s
+    return folder / "cut.flac"
+
+
+def _nan_wav(folder):
+    mix = (0.3 * np.sin(2 * np.pi * 220 * np.arange(SR) / SR))[:, None].repeat(2, 1).astype(np.float32)
+    mix[int(0.6 * SR), 0] = np.inf
+    sf.write(folder / "nan.wav", mix, SR, subtype="FLOAT")
+    return folder / "nan.wav"
+
+
+@pytest.mark.parametrize("make", [_broken_flac, _nan_wav])
+def test_a_source_that_breaks_partway_ends_with_one_line_and_exit_1(tiny_model_path, tmp_path, capsys, make):
+    source = make(tmp_path)
+    stats = tmp_path / "stats.json"
+    code = main(["play", str(source), "--backend", "null-fast", "--model", tiny_model_path, "--quiet",
+                 "--stats-json", str(stats)])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("demixui: error:") and source.name in lines[0], lines
+    assert json.loads(stats.read_text())["error_count"] >= 1
+
+
+def test_a_model_with_nan_output_plays_the_dry_mix_says_so_and_exits_1(nan_model_path, track, tmp_path,
+                                                                        capsys):
+    path, mix = track
+    record = tmp_path / "rec.wav"
+    code = main(["play", str(path), "--backend", "null-fast", "--model", nan_model_path, "--quiet",
+                 "--record", str(record)])
+    err = capsys.readouterr().err
+    assert code == 1 and "NaN or infinite" in err and "playing the mix" in err and "Traceback" not in err
+    recorded, _ = sf.read(record, dtype="float32")
+    assert np.isfinite(recorded).all()
+    start = int(np.flatnonzero(np.abs(recorded).max(axis=1) > 0)[0])  # after the wait for stems, fading in
+    assert recorded.shape[0] >= start + len(mix)
+    np.testing.assert_allclose(recorded[start + 1000:start + len(mix)], mix[1000:], atol=1e-6)  # the dry mix

@@ -5,7 +5,10 @@ Examples:
   demixui play song.wav --gain drums=+6 --mute bass --record remix.wav
   demixui play song.wav --backend null --seconds 30 --stats-json stats.json   no sound card needed
   demixui play --live --device "USB" --blocksize 512
-Ctrl+C stops playback cleanly (the recording and the statistics are still written).
+Ctrl+C (or SIGTERM, SIGHUP) stops playback cleanly (the recording and the statistics are still written).
+An error that ends the session (a file that breaks partway) or that the session survives on the dry mix (a
+failing model) is printed as it happens, and the exit status is then 1. The recording and the statistics
+may not replace the input or the model file; both are checked before playback starts.
 """
 
 from __future__ import annotations
@@ -14,13 +17,12 @@ import argparse
 import dataclasses
 import json
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 from demixui.errors import DemixError
+from demixui.outputs import check_writable_file, refuse_inputs, write_text_atomic
 
 HELP = "play a file or live input headless, separating it in real time"
 STEMS = ("vocals", "drums", "bass", "other")
@@ -102,12 +104,23 @@ def snapshot_json(snap, extra: dict) -> str:
     return json.dumps(data, indent=2)
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+def check_outputs(args: argparse.Namespace, duration_s: float | None) -> None:
+    """Before anything plays: the recording and the statistics file may not be (or hold) the input or the
+    model, nor each other; the statistics file's folder must be writable; --start must be in the file."""
+    from demixui.model.runtime import default_model_path
+
+    inputs = [args.input, args.model or default_model_path()]
+    if args.record:
+        refuse_inputs(args.record, inputs, "recording")
+    if args.stats_json:
+        refuse_inputs(args.stats_json, inputs, "statistics file")
+        if args.record and Path(args.record).resolve() == Path(args.stats_json).resolve():
+            raise DemixError(f"{args.record}: --record and --stats-json name the same file")
+        check_writable_file(args.stats_json, "statistics file")
+    if args.start and args.live:
+        raise DemixError("--start needs a file, not --live")
+    if duration_s is not None and not (0.0 <= args.start < duration_s):
+        raise DemixError(f"--start {args.start:g}: outside the file (0 to {duration_s:.1f} s)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -119,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
         raise DemixError("give an INPUT file (or --live to play an input device)")
     gains = parse_gains(args.gain)
     live_signal = None
+    duration_s = None
     if args.live and args.backend != "portaudio" and args.input is not None:
         from demixui.audiofile import read_audio
 
@@ -126,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     elif not args.live:
         from demixui.engine.reader import probe_file
 
-        probe_file(args.input)  # a bad file fails before any device is opened
+        duration_s = probe_file(args.input).duration_s  # a bad file fails before any device is opened
+    check_outputs(args, duration_s)
     with Engine(args.model, backend=args.backend, output_device=parse_device(args.device),
                 blocksize=args.blocksize, input_device=parse_device(args.input_device)) as engine:
         for stem, gain_db in gains.items():
@@ -159,32 +174,37 @@ def run(args: argparse.Namespace) -> int:
         if recorded is not None:
             print(f"recorded {recorded}", file=sys.stderr)
     if args.stats_json:
-        _write_text_atomic(Path(args.stats_json), snapshot_json(snap, {
+        write_text_atomic(Path(args.stats_json), snapshot_json(snap, {
             "wall_seconds": wall, "played_seconds": engine.played_seconds,
             "recording": None if recorded is None else str(recorded)}))
-    if snap.error and code == 0 and snap.state == "error":
+    if snap.error_count and code == 0:  # printed as it happened (_play_until_done)
         code = 1
     return code
 
 
 def _play_until_done(engine, args) -> int:
-    """Poll the engine (10 Hz) until the end, --seconds, an engine error or Ctrl+C; returns the exit code."""
+    """Poll the engine (10 Hz) until the end, --seconds, an engine error or Ctrl+C; returns the exit code.
+    Every error the engine reports is printed on its own line as it comes (a broken source, a model that
+    failed and left the dry mix playing); a fatal one (the device gone) also ends playback."""
     tty = sys.stderr.isatty()
     last_print = 0.0
     seconds = args.seconds
+    errors_seen = 0
     try:
         while True:
             snap = engine.snapshot()
+            if snap.error_count > errors_seen:
+                errors_seen = snap.error_count
+                print(f"{chr(10) if tty else ''}demixui: error: {snap.error}", file=sys.stderr, flush=True)
             if snap.state == "error":
-                print(f"\ndemixui: error: {snap.error}", file=sys.stderr)
                 return 1
             if snap.state == "ended" or (seconds is not None and engine.played_seconds >= seconds):
-                return 0
+                return 1 if errors_seen else 0
             now = time.monotonic()
             if not args.quiet and (tty or now - last_print >= 1.0):
                 print(("\r" if tty else "") + status_line(snap) + ("\x1b[K" if tty else ""),
                       end="" if tty else "\n", file=sys.stderr, flush=True)
                 last_print = now
             time.sleep(0.01 if args.backend == "null-fast" else 0.1)
-    except KeyboardInterrupt:
-        return 0
+    except KeyboardInterrupt as interrupt:  # Ctrl+C stops cleanly; SIGTERM/SIGHUP too (see cli.py)
+        return getattr(interrupt, "exit_status", 0)

@@ -21,6 +21,7 @@ import soundfile as sf
 
 from demixui.engine.priority import raise_thread_priority
 from demixui.errors import AudioFileError
+from demixui.outputs import os_cause, temporary_prefix, usual_permissions
 
 SPEC_FFT = 2048
 SPEC_HOP = 1024
@@ -62,13 +63,15 @@ class Recorder:
             raise AudioFileError(f"{self.path}: is a folder")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".wav.part", dir=self.path.parent)
+            fd, tmp = tempfile.mkstemp(prefix=temporary_prefix(self.path.name), suffix=".part",
+                                       dir=self.path.parent)
             os.close(fd)
+            usual_permissions(tmp)  # mkstemp makes 0600; a recording is an ordinary file of the user's
             self._tmp = tmp
             self._file = sf.SoundFile(tmp, "w", samplerate=sample_rate, channels=2, subtype="FLOAT",
                                       format="WAV")
         except OSError as error:
-            raise AudioFileError(f"{self.path}: cannot record there ({error.strerror or error})") from None
+            raise AudioFileError(f"{self.path}: cannot record there ({os_cause(error)})") from None
         self._lock = threading.Lock()  # the analysis thread writes, the control thread finishes
         self.frames = 0
         self.stop_at: int | None = None  # monitor position to record up to (set by stop_recording)

@@ -240,7 +240,13 @@ class Engine:
                     self._publish(Session(session.info, self._latency))
 
     def start_recording(self, path) -> None:
+        """Record what is played to the WAV file `path`, which may not be the file playing or the model."""
+        from demixui.outputs import refuse_inputs
+
         with self._lock:
+            session = self._session
+            refuse_inputs(path, [None if session is None else session.info.path, self._model.info.path],
+                          "recording")
             self.stop_recording()
             self.analysis.recorder = Recorder(path, self.sample_rate)
 

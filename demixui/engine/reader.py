@@ -48,6 +48,7 @@ class _Decoder:
         self.handle = open_audio(info.path)  # MP3s decoded whole: see demixui.audiofile._DecodedFile
         self.sample_rate = sample_rate
         self.file_rate = info.file_rate
+        self.file_frames = info.file_frames
         start_frame = min(int(round(session.start_s * info.file_rate)), max(info.file_frames - 1, 0))
         if start_frame > 0:
             self.handle.seek(start_frame)
@@ -61,6 +62,8 @@ class _Decoder:
         if block.shape[0] == 0:
             if self.resampler is None:
                 return None
+            if self.position < 0.99 * self.file_frames:  # the same rule as audiofile.read_audio_blocks
+                raise AudioFileError(f"truncated ({self.position} of {self.file_frames} frames readable)")
             tail = self.resampler.process(np.zeros((0, 2), np.float32), last=True)
             self.resampler = None  # flushed; rewind() makes a new one
             return tail if tail.shape[0] else None

@@ -5,7 +5,9 @@ call, and sleeps in between (for roughly the time the callback needs to play wha
 waits on the callback and the callback never waits on it.
 
 When it falls behind (a slow model, a busy machine) the callback is already playing the dry mix from the
-source ring, so the worker does not try to separate audio that has been played: it resynchronises. It
+source ring, so the worker does not try to separate audio that has been played: it resynchronises.
+Output that is NaN or infinite is never written: the worker stops (as for a model that raised), reports the
+error, and the callback plays the dry mix, counting app underruns, until another model is loaded. It
 resets the separator, starts feeding the source L samples before a point `r0` ahead of the callback (so
 the model's left padding falls on real audio), drops the first L outputs, and publishes the stem span
 `(r0, r0)` before writing anything, so the callback keeps playing dry until valid stems arrive and then
@@ -21,6 +23,7 @@ import numpy as np
 
 from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import Session
+from demixui.errors import DemixError, ModelOutputError
 
 TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
 MAX_HOPS_PER_CALL = 8
@@ -123,7 +126,8 @@ class InferenceWorker:
             try:
                 fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)
             except Exception as error:  # noqa: BLE001 - a failing model must not kill the thread: play dry
-                engine._report_error(f"separation failed ({type(error).__name__}: {error}); playing the mix")
+                cause = str(error) if isinstance(error, DemixError) else f"{type(error).__name__}: {error}"
+                engine._report_error(f"separation failed ({cause}); playing the mix")
                 self.failed = True
 
     def _input_size(self, session: Session, fed: int, out_pos: int, end: int, target: int, hop: int) -> int:
@@ -160,6 +164,9 @@ class InferenceWorker:
                 self._previous = None
         elapsed = time.perf_counter() - t0
         self.times.add(elapsed / (n / self._stream.hop), n // self._stream.hop)
+        if not np.isfinite(stems).all():  # never to the speakers: the callback plays the dry mix instead
+            raise ModelOutputError("the model's output is NaN or infinite: the model file is broken "
+                                   "(a diverged training run?)")
         if engine._session is not session:
             return fed + n, out_pos + nb_out
         skip = min(nb_out, max(0, discard_until - out_pos))

@@ -299,3 +299,22 @@ def test_tooltips_and_help_name_the_keys(qtbot, window):
     box = window.show_shortcuts()  # non-blocking
     assert box.isVisible() and "Shift+1..4" in box.text()
     box.close()
+
+
+def test_a_dropped_stem_file_plays_its_mixture(qtbot, window, tmp_path):
+    """AAC files open like any other: an NI stem file dropped on the window plays (its mixture stream)."""
+    from tests.aac_files import write_aac
+
+    mix = music(2.0)
+    path = write_aac(tmp_path / "Artist - Song.stem.mp4", [mix, mix / 4, mix / 4, mix / 4, mix / 4])
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    with qtbot.waitSignal(window.file_opened, timeout=WAIT_MS):
+        window.dropEvent(event)
+    assert window.engine.snapshot().source_name == "Artist - Song.stem.mp4"
+    assert window.transport.time_label.text().endswith("/ 0:02")
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.engine.snapshot().position_s > 0.5, timeout=WAIT_MS)
+    assert not window.banner.isVisible()  # no error shown

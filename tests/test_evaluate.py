@@ -151,3 +151,34 @@ def test_evaluate_stem_files_uses_the_stem_sum_and_skips_silent_stems(tiny_model
     assert mean["floor"]["vocals"]["sdr"] == pytest.approx(first["floor"]["vocals"]["sdr"])  # one track only
     assert mean["floor"]["drums"]["sdr"] == pytest.approx(
         (first["floor"]["drums"]["sdr"] + second["floor"]["drums"]["sdr"]) / 2)
+
+
+def test_json_never_replaces_an_input_and_gets_umask_permissions(tiny_model_path, musdb_root, tmp_path,
+                                                                 capsys):
+    import os
+
+    mixture = musdb_root / "track 1" / "mixture.wav"
+    before = mixture.read_bytes()
+    assert main(["evaluate", str(musdb_root), "--model", tiny_model_path, "--json", str(mixture)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "the input" in err and "\n" not in err and "[1/" not in err, err  # refused before any work
+    assert mixture.read_bytes() == before
+    out = tmp_path / "scores.json"
+    code = main(["evaluate", str(musdb_root / "track 1"), "--model", tiny_model_path, "--json", str(out)])
+    assert code == 0
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+def test_a_failing_later_track_keeps_the_finished_scores(tiny_model_path, tmp_path, capsys):
+    write_track(tmp_path / "root" / "a good", synthetic_stems(2 * RATE, 1))
+    write_track(tmp_path / "root" / "b broken", synthetic_stems(2 * RATE, 2))
+    (tmp_path / "root" / "b broken" / "mixture.wav").write_bytes(b"RIFF junk")
+    out = tmp_path / "scores.json"
+    assert main(["evaluate", str(tmp_path / "root"), "--model", tiny_model_path, "--json", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "demixui: error:" in err and "mixture.wav" in err and "Traceback" not in err
+    report = json.loads(out.read_text())
+    assert [t["name"] for t in report["tracks"]] == ["a good"] and "mixture.wav" in report["incomplete"]
+    assert math.isfinite(report["mean"]["model"]["all"]["sdr"])

@@ -13,8 +13,10 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
+
+from demixui.errors import DemixError
+from demixui.outputs import check_writable_file, refuse_inputs, write_text_atomic
 
 HELP = "score a model on a MUSDB18-HQ-layout folder (SDR per stem, floor and ceiling)"
 
@@ -33,13 +35,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from demixui.data.musdb import list_tracks
-    from demixui.model.evaluation import ESTIMATES, evaluate, format_table, to_json_safe
+    from demixui.model.evaluation import ESTIMATES, evaluate, format_table, mean_scores, to_json_safe
     from demixui.model.runtime import load_model
 
     model = load_model(args.model, intra_op_threads=max(1, args.threads))
-    list_tracks(args.root)  # a bad ROOT fails now, before any work
+    tracks = list_tracks(args.root)  # a bad ROOT fails now, before any work
+    if args.json is not None:  # so does a --json that would replace an input or cannot be written
+        refuse_inputs(args.json, [model.info.path, *_track_files(tracks)], "JSON file")
+        check_writable_file(args.json, "JSON file")
+
+    finished: list[dict] = []
 
     def on_track(result: dict, index: int, total: int) -> None:
+        finished.append(result)
         figures = ", ".join(
             f"{e} {sum(result[e][s]['sdr'] for s in result[e]) / len(result[e]):.2f}" for e in ESTIMATES
         )
@@ -48,23 +56,23 @@ def run(args: argparse.Namespace) -> int:
               f"({result['seconds']:.0f} s, separated at {speed:.0f}x real time)",
               file=sys.stderr, flush=True)
 
-    report = evaluate(model, args.root, on_track=on_track)
+    try:
+        report = evaluate(model, args.root, on_track=on_track)
+    except (DemixError, OSError) as error:  # a later track failed: keep the scores already finished
+        if args.json is not None and finished:
+            partial = {"root": str(args.root), "incomplete": f"stopped at a failing track: {error}",
+                       "tracks": finished, "mean": mean_scores(finished)}
+            write_text_atomic(args.json, json.dumps(to_json_safe(partial), indent=2) + "\n")
+            print(f"wrote the {len(finished)} finished tracks to {args.json}", file=sys.stderr)
+        raise
     print(f"{len(report['tracks'])} tracks in {args.root}, model {model.info.path}")
     print(format_table(report))
-    if args.json is not None:
-        _write_text_atomic(args.json, json.dumps(to_json_safe(report), indent=2) + "\n")
+    if args.json is not None:  # atomic, with the user's umask permissions
+        write_text_atomic(args.json, json.dumps(to_json_safe(report), indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file beside `path`, then rename: never a half-written JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as file:
-            file.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _track_files(tracks: list[Path]) -> list[Path]:
+    """Every file evaluate may read: the tracks themselves, or the files in each track folder."""
+    return [entry for track in tracks for entry in (sorted(track.iterdir()) if track.is_dir() else [track])]

@@ -143,10 +143,10 @@ def test_train_init_starts_a_fresh_run_from_onnx_or_checkpoint_weights(tiny_mode
     assert all(torch.equal(state["model"][key], value) for key, value in expected.items())
     assert state["counters"]["step"] == 1 and "(model tiny-test, tiny.onnx); then " in state["training_data"]
 
-    # From a checkpoint: its weights, not its counters or optimiser.
-    assert main([*common, "--out", str(second), "--init", str(first / LAST)]) == 0
+    # From a checkpoint: its weights, not its counters or optimiser (and the realistic-mix augmentation on).
+    assert main([*common, "--out", str(second), "--init", str(first / LAST), "--augment", "real"]) == 0
     again = load_checkpoint(second / LAST)
-    assert again["counters"]["step"] == 1
+    assert again["counters"]["step"] == 1 and again["training_data"].endswith("real-mix augmentation")
     assert all(torch.equal(again["model"][key], value) for key, value in expected.items())
 
     capsys.readouterr()

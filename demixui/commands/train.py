@@ -37,6 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default=None,
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
                         "lowlatency: n_fft 512 hop 128, 8.7 ms)")
+    parser.add_argument("--augment", choices=["standard", "real"], default="standard",
+                        help="standard: per-stem gain, channel swap, polarity flip, stems remixed across "
+                             "tracks; real: also mixes made narrow or mono, darker or low-passed, and "
+                             "darker drums, as in real records (default standard)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-seconds", type=float, default=3.0)
     parser.add_argument("--loss", choices=["l1", "sdr"], default="l1",
@@ -86,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from demixui.data.musdb import list_tracks
-    from demixui.model.augment import Augmentation, ChunkSampler
+    from demixui.model.augment import AUGMENTATIONS, ChunkSampler
     from demixui.model.checkpoint import LAST, find_checkpoint, load_checkpoint
     from demixui.model.network import CONFIGS, ModelConfig
     from demixui.model.training import Trainer, TrainSettings, initial_model
@@ -111,9 +115,11 @@ def run(args: argparse.Namespace) -> int:
         config = init.config if init else CONFIGS[args.config or "default"]
 
     valid_sets, train = _valid_tracks(args, [track for root in args.data for track in list_tracks(root)])
-    sampler = ChunkSampler(train, int(args.chunk_seconds * 44100), Augmentation())
+    sampler = ChunkSampler(train, int(args.chunk_seconds * 44100), AUGMENTATIONS[args.augment])
     hours = sampler.total_samples / 44100 / 3600
     training_data = f"{', '.join(args.data)}: {len(sampler.tracks)} tracks, {hours:.2f} h"
+    if args.augment != "standard":
+        training_data += f", {args.augment}-mix augmentation"
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.type == "cpu":

@@ -52,6 +52,10 @@ def audio_info(path: str | Path) -> sf._SoundFileInfo | Mp4Info:
         raise AudioFileError(f"{path}: no such file")
     if path.is_dir():
         raise AudioFileError(f"{path}: is a folder, not an audio file")
+    try:  # libsndfile says only "System error" for a file it may not open
+        open(path, "rb").close()
+    except OSError as error:
+        raise AudioFileError(f"{path}: cannot read ({error.strerror or error})") from None
     if is_mp4_audio(path):
         return mp4_info(path)  # (an NI Stems file plays its first stream, the mixture)
     try:

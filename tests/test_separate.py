@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -364,3 +365,29 @@ def test_the_next_run_tidies_stale_temporaries_of_its_own(tiny_model_path, tmp_p
     write_music(tmp_path / "song.wav", 4000)
     assert separate(tmp_path / "song.wav", "-o", out, "--model", tiny_model_path) == 0
     assert sorted(p.name for p in out.iterdir()) == sorted([".notes.txt", live.name, "song"])
+
+
+def test_an_input_we_may_not_read_says_permission_denied(tmp_path):
+    """(It was libsndfile's "System error".) Every command reads its inputs' headers through audio_info."""
+    import shutil
+    import tempfile
+
+    from demixui.audiofile import audio_info
+    from demixui.errors import AudioFileError
+
+    folder = Path(tempfile.mkdtemp())  # not under pytest's private folder: nobody may enter this one
+    try:
+        folder.chmod(0o755)
+        write_music(folder / "private.wav", 4000)
+        (folder / "private.wav").chmod(0)
+        as_root = os.geteuid() == 0
+        if as_root:  # root reads anything: be nobody while the file is opened
+            os.seteuid(65534)
+        try:
+            with pytest.raises(AudioFileError, match=r"private.wav: cannot read \(Permission denied\)$"):
+                audio_info(folder / "private.wav")
+        finally:
+            if as_root:
+                os.seteuid(0)
+    finally:
+        shutil.rmtree(folder)

@@ -59,7 +59,14 @@ def run_import(src: Path, out: Path, *extra: str) -> int:
     ("MINILOGUE_SYNTH", "other"), ("ECHO PAD", "other"), ("Master", "skip"),
 ])
 def test_default_grouping(name, group):
-    assert group_of(name, DEFAULT_GROUPING) == group
+    assert group_of(name, DEFAULT_GROUPING, "2.Lithium") == group
+
+
+def test_song_scoped_patterns():
+    assert group_of("MINILOGUE_SYNTH", DEFAULT_GROUPING, "5.Rubidium") == "bass"  # a bass line, by its energy
+    assert group_of("MINILOGUE_SYNTH", DEFAULT_GROUPING, "2.Lithium") == "other"
+    assert group_of("TEXTURE", DEFAULT_GROUPING, "7.Francium") == "bass"
+    assert group_of("TEXTURE", DEFAULT_GROUPING, "x") == "other"
 
 
 def test_stem_names():

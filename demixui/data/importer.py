@@ -38,6 +38,17 @@ PEAK_LIMIT = 0.9999  # largest mixture or stem peak after the song gain (16-bit 
 # The default table, written for "Everything is Free" (../shared/data/README.md); first match wins.
 DEFAULT_GROUPING: tuple[tuple[str, str], ...] = (
     ("MASTER*", "skip"), ("MIX", "skip"), ("MIXTURE", "skip"),  # a stereo master is not a stem
+    # Where the name lies, by the energy below 150 Hz (`data import`'s report on the album, 2026-11-30):
+    # Rubidium's synth: 96% of its energy below 150 Hz, the song's loudest stem (-17.5 dBFS RMS) and 52% of
+    # its low band; the song has no stem named bass. It plays the bass line.
+    ("5.Rubidium/MINILOGUE_SYNTH", "bass"),
+    # Potassium's synth: 89% below 150 Hz, its second loudest stem after PAD + BASS: a bass synth.
+    ("4.Potassium/MINILOGUE_SYNTH", "bass"),
+    # Francium's TEXTURE: 78% below 150 Hz, 13% of the song's low band, and the song has no bass stem; as
+    # "other" it would teach that sub-bass belongs to other. (Its SINE is a high tone: 0% below 150 Hz.)
+    ("7.Francium/TEXTURE", "bass"),
+    # Kept as named: Caesium's MINILOGUE_SYNTH (49% below 150 Hz: a bass and a lead layer in one stem, which
+    # no grouping can split) stays other; drum stems mostly below 150 Hz (KICK, HVY KICK, *BEAT) stay drums.
     ("VOX*", "vocals"), ("BGVOX*", "vocals"),
     ("MELODY *", "other"), ("* PIANO", "other"),  # "MELODY BREAK", "FILL PIANO": not drum breaks or fills
     ("SY BASS", "bass"), ("BASS STAB", "bass"), ("PAD + BASS", "bass"),
@@ -96,10 +107,12 @@ def load_grouping(path: str | Path) -> tuple[tuple[str, str], ...]:
     return tuple((pattern, group) for pattern, group in table)
 
 
-def group_of(name: str, grouping: tuple[tuple[str, str], ...]) -> str | None:
-    """The group of stem `name` by the first matching pattern, or None when no pattern matches."""
+def group_of(name: str, grouping: tuple[tuple[str, str], ...], song: str = "") -> str | None:
+    """The group of stem `name` by the first matching pattern, or None when no pattern matches. A pattern
+    with a `/` is matched against `<song folder>/<name>`, for a stem whose name lies in one song only."""
     for pattern, group in grouping:
-        if fnmatch.fnmatchcase(name.upper(), pattern.upper()):
+        subject = f"{song}/{name}" if "/" in pattern else name
+        if fnmatch.fnmatchcase(subject.upper(), pattern.upper()):
             return group
     return None
 
@@ -124,7 +137,7 @@ def find_stems(song: Path, grouping: tuple[tuple[str, str], ...]) -> list[StemSo
         if not path.is_file() or path.suffix.lower() not in AUDIO_SUFFIXES or path.name.startswith("."):
             continue
         name, mobile = stem_name(path)
-        group = group_of(name, grouping)
+        group = group_of(name, grouping, song.name)
         if group is None:
             raise DemixError(f"{path}: stem {name!r} matches no pattern of the grouping table "
                              "(end the table with [\"*\", \"other\"])")
@@ -255,10 +268,8 @@ def _grow_max(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _fit(audio: np.ndarray | None, length: int, fill: float = 0.0) -> np.ndarray:
-    """`audio` cut to `length` samples or padded with `fill` (None: stereo silence)."""
-    if audio is None:
-        return np.zeros((length, 2), dtype=np.float32)
+def _fit(audio: np.ndarray, length: int, fill: float = 0.0) -> np.ndarray:
+    """`audio` cut to `length` samples or padded with `fill`."""
     if audio.shape[0] >= length:
         return audio[:length]
     pad = np.full((length - audio.shape[0], *audio.shape[1:]), fill, dtype=audio.dtype)

@@ -115,6 +115,7 @@ def test_import_groups_resamples_and_sums_exactly(tmp_path, capsys):
                         ("other", ["PAD", "SWEEP_mobile"])]:
         got = audio[stem][inner] / 32767
         np.testing.assert_allclose(got, expected(*names)[inner], atol=2e-4, err_msg=stem)
+    assert track.stat().st_mode & 0o755 == 0o755  # not mkdtemp's 0700
     meta = json.loads((track / "meta.json").read_text())
     assert meta["gain_db"] == 0.0
     assert {s["name"]: s["group"] for s in meta["stems"]}["Master"] == "skip"

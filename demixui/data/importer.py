@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import scipy.fft
 
-from demixui.audiofile import read_audio, resample, write_wav_atomic
+from demixui.audiofile import current_umask, read_audio, resample, write_wav_atomic
 from demixui.data.musdb import SAMPLE_RATE, STEMS
 from demixui.errors import DemixError
 
@@ -291,6 +291,7 @@ def _write_track(folder: Path, int_stems: dict[str, np.ndarray], report: SongRep
                 "stems": [{"name": s.name, "file": s.path.name, "group": s.group, "note": s.note}
                           for s in report.stems]}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1) + "\n")
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700; the user's folder should not be
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,5 +1,7 @@
 """The audio callback follows the real-time rules: in steady state it allocates no arrays (slices and `out=`
-only), whatever path it takes: separated stems, a gain ramp, a fallback crossfade, a pause fade."""
+only), whatever path it takes: separated stems, a gain ramp, a fallback crossfade, a pause fade. Both the
+native callback (its Python entry, as the null backend calls it) and the Python fallback; the native kernel's
+C entry is checked with numba's own allocation counters in test_engine_native.py."""
 
 from __future__ import annotations
 
@@ -7,9 +9,11 @@ import time
 import tracemalloc
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from demixui.engine import Engine
+from demixui.engine.playback import CALLBACK_ENV
 
 SR = 44100
 
@@ -18,11 +22,14 @@ class _Status:
     output_underflow = False
 
 
-def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path):
+@pytest.mark.parametrize("kind", ["native", "python"])
+def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, monkeypatch, kind):
+    monkeypatch.setenv(CALLBACK_ENV, kind)
     path = tmp_path / "noise.wav"
     sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (SR, 2)).astype(np.float32), SR)
     engine = Engine(tiny_model_path, backend="null-fast", blocksize=256)
     try:
+        assert engine.playback.native == (kind == "native"), engine.audio_callback
         engine.open_file(path)
         engine.play()
         deadline = time.monotonic() + 20

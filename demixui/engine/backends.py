@@ -155,9 +155,13 @@ def resolve_device(device, kind: str) -> tuple[int, str]:
 
 
 class PortAudioOutput:
-    """A sounddevice OutputStream: stereo float32 at the model rate with the given block size."""
+    """A sounddevice output stream: stereo float32 at the model rate with the given block size.
 
-    def __init__(self, callback, blocksize: int, sample_rate: int, device=None):
+    `native`: (C callback address, userData address, an object to keep alive) from `Playback.native_stream()`:
+    PortAudio then calls the native callback directly (no Python, no GIL: sounddevice's stream base class
+    takes a C function pointer); otherwise it calls `callback` through sounddevice's Python wrapper."""
+
+    def __init__(self, callback, blocksize: int, sample_rate: int, device=None, native=None):
         import sounddevice as sd
 
         self.index, self.name = resolve_device(device, "output")
@@ -168,9 +172,17 @@ class PortAudioOutput:
                               f"({_first_line(error)})") from None
         try:
             # Ask for about two blocks of device buffering: the block size is the user's latency choice.
-            self.stream = sd.OutputStream(samplerate=sample_rate, blocksize=blocksize, device=self.index,
-                                          channels=2, dtype="float32", callback=callback,
-                                          latency=2 * blocksize / sample_rate)
+            settings = dict(samplerate=sample_rate, blocksize=blocksize, device=self.index, channels=2,
+                            dtype="float32", latency=2 * blocksize / sample_rate)
+            if native is None:
+                self.stream = sd.OutputStream(callback=callback, **settings)
+            else:
+                address, userdata, keep = native
+                self.stream = sd._StreamBase("output", callback=address, wrap_callback=None,
+                                             userdata=sd._ffi.cast("void *", userdata), **settings)
+                # What the C callback reads must outlive the stream, even one whose close hangs (the
+                # closing thread holds the stream, so it holds this too).
+                self.stream._demixui_cells = keep
         except sd.PortAudioError as error:
             raise DeviceError(f"cannot open output device {self.name} ({_first_line(error)})") from None
         self.blocksize = blocksize

@@ -30,6 +30,7 @@ from demixui.engine.worker import InferenceWorker
 from demixui.errors import DemixError, DeviceError, ModelFileError
 
 BACKENDS = ("portaudio", "null", "null-fast")
+RETIRED_KEPT = 7  # old sessions kept alive after a switch (the callback may be rendering one's fade-out)
 
 
 def check_blocksize(frames: int) -> int:
@@ -69,10 +70,11 @@ class Engine:
         self._error_count = 0
         self._fatal = False
         self._closed = False
-        # Values the audio thread reads; the control thread replaces them whole (see playback.py).
-        self._session: Session | None = None
+        # Values the audio thread reads; the control thread replaces them whole (see playback.py) and
+        # publishes them to the callback's cells (the properties below).
+        self._current: Session | None = None
         self._retired: list[Session] = []  # old sessions are freed here, never in the callback
-        self._playing = False
+        self._playing_flag = False
         self._loop = False
         self._mix = MixSettings()
         self._gain_targets = np.ones(len(STEMS), np.float32)
@@ -85,11 +87,13 @@ class Engine:
         self._reported_callback_errors = 0
         self._last_watch = time.monotonic()
         self.playback = Playback(self, len(STEMS), self.sample_rate)
+        self.audio_callback = self.playback.audio_callback  # "native (numba)" or "python (why)"
         self.analysis = Analysis(self, self.playback, STEMS, self.sample_rate)
         self.worker = InferenceWorker(self, self._model)
         self.reader = FileReader(self)
-        # The callback needs the GIL: make the other threads hand it over often, and keep the collector off
-        # the start-up objects (a full collection would otherwise walk them in whichever thread triggers it).
+        # The Python fallback callback needs the GIL: make the other threads hand it over often, and keep the
+        # collector off the start-up objects (a full collection would otherwise walk them in whichever thread
+        # triggers it). The native callback needs neither, and the worker loses nothing by them.
         sys.setswitchinterval(0.001)
         for part in (self.worker, self.reader, self.analysis):
             part.start()
@@ -100,6 +104,25 @@ class Engine:
             self._stop_threads()
             raise
         gc.freeze()
+
+    # -- what the callback reads, published to its cells ----------------------------------------------------
+    @property
+    def _session(self) -> Session | None:
+        return self._current
+
+    @_session.setter
+    def _session(self, session: Session | None) -> None:
+        self._current = session
+        self.playback.publish_session(session)
+
+    @property
+    def _playing(self) -> bool:
+        return self._playing_flag
+
+    @_playing.setter
+    def _playing(self, playing: bool) -> None:
+        self._playing_flag = bool(playing)
+        self.playback.publish_playing(self._playing_flag)
 
     # -- context manager -------------------------------------------------------------------------------------
     def __enter__(self) -> Engine:
@@ -233,6 +256,7 @@ class Engine:
             if int(model.info.latency_samples) != self._latency:
                 self._latency = int(model.info.latency_samples)
                 self.hop = int(model.info.hop)
+                self.playback.publish_hop(self.hop)
                 session = self._session
                 if session is not None and not session.info.live:
                     self._restart_at(session.position_s(self.sample_rate))
@@ -315,13 +339,19 @@ class Engine:
 
     # -- internals -------------------------------------------------------------------------------------------
     def _publish_gains(self) -> None:
-        self._gain_targets = self._mix.gains()  # a new array: the callback never sees a half-written one
+        self._gain_targets = self._mix.gains()
+        self.playback.publish_gains(self._gain_targets)  # a fresh slot: never a half-written one
 
     def _publish(self, session: Session) -> None:
         old = self._session
         self._session = session
         if old is not None:
-            self._retired = [*self._retired[-2:], old]
+            # Freed here, never in the callback: the last few, and whichever the callback still plays (the
+            # native callback knows sessions by address only, so the last one it played must stay alive).
+            playing = self.playback.callback_session_address()
+            recent = [*self._retired, old]
+            kept = [s for s in recent[:-RETIRED_KEPT] if s.address == playing]
+            self._retired = [*kept, *recent[-RETIRED_KEPT:]]
 
     def _restart_at(self, seconds: float) -> None:
         session = self._session
@@ -329,7 +359,8 @@ class Engine:
 
     def _open_output(self, device, blocksize: int):
         if self.backend == "portaudio":
-            return PortAudioOutput(self.playback.callback, blocksize, self.sample_rate, device)
+            return PortAudioOutput(self.playback.callback, blocksize, self.sample_rate, device,
+                                   native=self.playback.native_stream())
         if device not in (None, "null"):
             raise DeviceError(f"no output device {device!r} on the null backend (it has one: 'null')")
         return NullOutput(self.playback.callback, blocksize, self.sample_rate,

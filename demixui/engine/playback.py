@@ -1,9 +1,16 @@
 """The audio callback: stems -> per-stem gains -> output, with the dry-mix fallback and smooth transitions.
 
+Two implementations of one algorithm: the native one (`native.py`, numba-compiled, called by PortAudio
+without the GIL, so no Python thread can delay it) and this module's Python one, the fallback where numba
+cannot be loaded (or DEMIXUI_AUDIO_CALLBACK=python). Both keep all their state in the shared cells of
+`shared.py` (one writer per cell), so the engine, telemetry and tests see the same fields either way;
+`Playback.audio_callback` says which one runs.
+
 Real-time rules (DESIGN.md section 3): the callback fills the whole buffer in place, never waits, locks,
 allocates arrays, logs or touches Qt. Every buffer is preallocated here; the hot path uses slices and `out=`.
-It reads control values that the control thread replaces whole (a new gain array, a bool), so a read is never
-torn. It renders in chunks of at most `MAX_CHUNK` frames, so any device block size works.
+It reads control values that other threads publish in cells (a gain target slot and its version, a flag, a
+session's address), so a read is never torn. It renders in chunks of at most `MAX_CHUNK` frames, so any
+device block size works.
 
 Per output sample p of the current session the callback plays
     out[p] = x[p] * sum_s g_s[p] * stems_s[p] + (1 - x[p]) * min_s g_s[p] * dry[p]
@@ -21,20 +28,107 @@ rendered for one ramp more and faded out), so no transport action clicks.
 
 from __future__ import annotations
 
+import logging
+import os
+
 import numpy as np
 
+from demixui.engine import shared
 from demixui.engine.session import NB_STEM_CHANNELS, Session
-from dsp.ring import PositionalRing
+from demixui.engine.shared import (
+    C_APP_UNDERRUNS,
+    C_CALLBACK_ERRORS,
+    C_CALLBACKS,
+    C_CB_SESSION,
+    C_DEVICE_UNDERRUNS,
+    C_DRIFT,
+    C_DRIFT_CORRECTIONS,
+    C_DRY,
+    C_FADE,
+    C_FLOATS,
+    C_FRAMES_OUT,
+    C_GAIN_SEEN,
+    C_GAIN_VERSION,
+    C_HOP,
+    C_LIVE_TARGET,
+    C_MAX_CHUNK,
+    C_MONITOR,
+    C_MONITOR_CAPACITY,
+    C_MONITOR_DROPS,
+    C_MONITOR_READ,
+    C_MONITOR_WRITTEN,
+    C_NB_STEMS,
+    C_PLAYING,
+    C_PREFILL_TIMEOUT,
+    C_PREFILL_WAITED,
+    C_RAMP,
+    C_RAMP_POS,
+    C_SESSION,
+    C_SOURCE_LEAD,
+    C_STEM_FILL,
+    C_STEMS,
+    F_GAINS,
+    F_TRANSPORT,
+    F_WET,
+    GAIN_SLOTS,
+    NB_CONTROL_CELLS,
+    RAMP_FROM,
+    RAMP_STEP,
+    RAMP_TARGET,
+    TARGET_READ,
+    TARGET_SLOTS,
+    SharedRing,
+    nb_float_cells,
+)
 
 MAX_CHUNK = 4096
 RAMP_SECONDS = 0.005  # gains, crossfades, transport fades: 5 ms (220 samples at 44.1 kHz), no audible click
 PREFILL_TIMEOUT_SECONDS = 0.5  # start on the dry mix if the stems have not arrived by then
 NB_MONITOR_CHANNELS = 2 + 2 + NB_STEM_CHANNELS  # output, dry input, stems (before gains)
 MONITOR_CAPACITY = 1 << 17
+CALLBACK_ENV = "DEMIXUI_AUDIO_CALLBACK"  # "python" forces the fallback (tests, comparisons)
+
+log = logging.getLogger("demixui.engine")
+
+
+class _Cell:
+    """An attribute that is a view of one cell: `_Cell(index)` of the control block, `_Cell(index, True)` of
+    the float cells (read by telemetry and tests; the one writer is named in shared.py)."""
+
+    def __init__(self, index: int, floats: bool = False):
+        self.index, self.floats = index, floats
+
+    def __get__(self, playback, owner=None):
+        if playback is None:
+            return self
+        if self.floats:
+            return float(playback._floats[self.index])
+        return int(playback._ctl[self.index])
+
+    def __set__(self, playback, value) -> None:
+        (playback._floats if self.floats else playback._ctl)[self.index] = value
 
 
 class Playback:
-    """The callback's state. `callback` is what sounddevice (or the null backend's clock thread) calls."""
+    """The callback's state. `callback` is what the null backend's clock thread calls (Python signature);
+    `native_stream()` is what PortAudio calls directly when the native callback is loaded."""
+
+    app_underruns = _Cell(C_APP_UNDERRUNS)
+    device_underruns = _Cell(C_DEVICE_UNDERRUNS)
+    monitor_drops = _Cell(C_MONITOR_DROPS)
+    callbacks = _Cell(C_CALLBACKS)
+    callback_errors = _Cell(C_CALLBACK_ERRORS)
+    frames_out = _Cell(C_FRAMES_OUT)  # samples given to the device so far (all sessions)
+    stem_fill = _Cell(C_STEM_FILL)  # samples of separated audio ahead of the play position at the last block
+    source_lead = _Cell(C_SOURCE_LEAD)  # source samples written minus the play position at the last block
+    live_target = _Cell(C_LIVE_TARGET)  # live buffer (input written minus play position) kept, set at start
+    drift_corrections = _Cell(C_DRIFT_CORRECTIONS)
+    monitor_read = _Cell(C_MONITOR_READ)  # analysis thread writes: the monitor is read up to here
+    wet = _Cell(F_WET, floats=True)
+    transport = _Cell(F_TRANSPORT, floats=True)
+    _prefill_waited = _Cell(C_PREFILL_WAITED)
+    _drift = _Cell(C_DRIFT)  # live clock drift being corrected: 1 jump ahead, 2 hold (see _live_hold)
+    _ramp_pos = _Cell(C_RAMP_POS)
 
     def __init__(self, engine, nb_stems: int, sample_rate: int):
         self._engine = engine
@@ -42,6 +136,10 @@ class Playback:
         self.ramp = max(1, int(round(RAMP_SECONDS * sample_rate)))
         self.prefill_timeout = int(PREFILL_TIMEOUT_SECONDS * sample_rate)
         m = MAX_CHUNK
+        # Every value the callback shares lives in these cells (layout and writers: shared.py).
+        ctl = self._ctl = np.zeros(NB_CONTROL_CELLS, np.int64)
+        floats = self._floats = np.zeros(nb_float_cells(nb_stems), np.float32)
+        self.monitor = SharedRing(MONITOR_CAPACITY, NB_MONITOR_CHANNELS, ctl, C_MONITOR_WRITTEN)
         # Ramps are built from these 1..m counters in the shapes they are used in: numpy allocates buffers in
         # proportion to the block for broadcasting operands, not for same-shaped ones or scalars.
         counter = np.arange(1, m + 1, dtype=np.float32)
@@ -61,53 +159,98 @@ class Playback:
         self._steps = np.zeros((m, nb_stems, 2), np.float32)
         self._fade = np.zeros((m, 2), np.float32)
         self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
-        # Gain ramp state (callback only).
-        self.gains = np.array(engine._gain_targets, dtype=np.float32)
-        self._ramp_from = self.gains.copy()
-        self._ramp_step = np.zeros(nb_stems, np.float32)
-        self._ramp_target = engine._gain_targets
-        self._ramp_pos = self.ramp
+        ctl[C_RAMP], ctl[C_PREFILL_TIMEOUT], ctl[C_NB_STEMS] = self.ramp, self.prefill_timeout, nb_stems
+        ctl[C_MAX_CHUNK], ctl[C_HOP] = m, engine.hop
+        ctl[C_FLOATS], ctl[C_DRY] = shared.address(floats), shared.address(self._dry)
+        ctl[C_STEMS], ctl[C_FADE] = shared.address(self._stems), shared.address(self._fade)
+        ctl[C_MONITOR], ctl[C_MONITOR_CAPACITY] = shared.address(self.monitor._data), MONITOR_CAPACITY
+        # Gain ramp state (callback only): views of the float cells.
+        self.gains = self._stem_cells(0)
+        self._ramp_from, self._ramp_step = self._stem_cells(RAMP_FROM), self._stem_cells(RAMP_STEP)
+        self._ramp_target = self._stem_cells(RAMP_TARGET)
+        self._target_read = self._stem_cells(TARGET_READ)
         self._gains3 = self.gains[None, :, None]  # views that broadcast over samples and channels
         self._from3 = self._ramp_from[None, :, None]
         self._step3 = self._ramp_step[None, :, None]
-        # Transitions (callback only).
-        self.wet = 0.0
-        self.transport = 0.0
-        self.session: Session | None = None
-        self._prefill_waited = 0
-        self._drift = 0  # live clock drift being corrected: 1 jump ahead, 2 hold (see _live_hold)
-        self.live_target = 0  # live buffer (input written minus play position) kept, set at the start
-        self.drift_corrections = 0
-        # Monitor ring: callback writes, the analysis thread reads up to `monitor_read` (it writes that).
-        self.monitor = PositionalRing(MONITOR_CAPACITY, NB_MONITOR_CHANNELS)
-        self.monitor_read = 0
-        # Counters and latest values: written by the callback only, read by snapshot().
-        self.app_underruns = 0
-        self.device_underruns = 0
-        self.monitor_drops = 0
-        self.callbacks = 0
-        self.callback_errors = 0
+        self._stem_cells(TARGET_SLOTS)[:] = engine._gain_targets  # version 0
+        self.gains[:] = self._ramp_target[:] = engine._gain_targets
+        ctl[C_RAMP_POS] = self.ramp
+        self.session: Session | None = None  # Python callback only (the native one keeps C_CB_SESSION)
         self.last_callback_error: str | None = None
-        self.frames_out = 0  # samples given to the device so far (all sessions)
-        self.stem_fill = 0  # samples of separated audio ahead of the play position at the last block
-        self.source_lead = 0  # source samples written minus the play position at the last block
+        self._native = None
+        self.audio_callback = "python"
+        if os.environ.get(CALLBACK_ENV, "native") == "python":
+            self.audio_callback = f"python ({CALLBACK_ENV}=python)"
+        else:
+            from demixui.engine import native
 
-    # -- the callback ----------------------------------------------------------------------------------------
-    def callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
+            self._native, why = native.load()
+            self.audio_callback = "native (numba)" if self._native else f"python ({why})"
+        if self._native is not None:
+            self.callback = self._native_callback
+        else:
+            self.callback = self._python_callback
+            log.warning("demixui: audio callback in Python: %s; a busy Python thread can make it click",
+                        self.audio_callback[len("python ("):-1])
+
+    def _stem_cells(self, k: int) -> np.ndarray:
+        """Float cells k (0: current gains; RAMP_FROM, RAMP_STEP, RAMP_TARGET; TARGET_SLOTS + slot)."""
+        start = F_GAINS + k * self.nb_stems
+        return self._floats[start:start + self.nb_stems]
+
+    # -- what other threads call -----------------------------------------------------------------------------
+    @property
+    def native(self) -> bool:
+        return self._native is not None
+
+    def native_stream(self) -> tuple[int, int, object] | None:
+        """(callback address, userData address, what must outlive the stream) for PortAudio, or None."""
+        if self._native is None:
+            return None
+        return self._native.address, shared.address(self._ctl), self
+
+    def publish_session(self, session: Session | None) -> None:
+        """Control thread: the session the callback plays from its next block."""
+        shared.store(self._ctl, C_SESSION, 0 if session is None else session.address)
+
+    def callback_session_address(self) -> int:
+        """The address of the session the callback last played (the engine keeps that session alive)."""
+        return int(self._ctl[C_CB_SESSION])
+
+    def publish_playing(self, playing: bool) -> None:
+        shared.store(self._ctl, C_PLAYING, int(playing))
+
+    def publish_gains(self, targets: np.ndarray) -> None:
+        """Control thread: new gain targets `(nb_stems,)`, into the next slot, then its version."""
+        version = int(self._ctl[C_GAIN_VERSION]) + 1
+        self._stem_cells(TARGET_SLOTS + version % GAIN_SLOTS)[:] = targets
+        shared.store(self._ctl, C_GAIN_VERSION, version)
+
+    def publish_hop(self, hop: int) -> None:
+        shared.store(self._ctl, C_HOP, hop)
+
+    # -- the callbacks ---------------------------------------------------------------------------------------
+    def _native_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
+        """The null backend's entry to the native kernel (it releases the GIL while it renders)."""
+        assert outdata.shape[0] >= frames and outdata.flags.c_contiguous, (outdata.shape, frames)
+        self._native.render(self._ctl, outdata, frames, bool(status.output_underflow))
+
+    def _python_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
         """sounddevice's output callback signature; `outdata` is `(frames, 2)` float32, filled in place."""
+        ctl = self._ctl
         if status.output_underflow:
-            self.device_underruns += 1
-        self.callbacks += 1
+            ctl[C_DEVICE_UNDERRUNS] += 1
+        ctl[C_CALLBACKS] += 1
         pos = 0
         try:
             while pos < frames:
                 n = min(MAX_CHUNK, frames - pos)
                 self._render(outdata[pos:pos + n], n)
                 pos += n
-                self.frames_out += n
+                ctl[C_FRAMES_OUT] += n
         except Exception as error:  # noqa: BLE001 - a bug must cost a block of silence, not the stream
             outdata[pos:] = 0.0
-            self.callback_errors += 1
+            ctl[C_CALLBACK_ERRORS] += 1
             self.last_callback_error = f"{type(error).__name__}: {error}"  # reported by the watchdog
 
     def _render(self, out: np.ndarray, n: int) -> None:
@@ -126,7 +269,8 @@ class Playback:
             self.wet = 0.0
             self._prefill_waited = 0
             self._drift = 0
-        playing = engine._playing
+            shared.store(self._ctl, C_CB_SESSION, 0 if session is None else session.address)
+        playing = bool(self._ctl[C_PLAYING])
         if session is None or session.ended or not self._prefilled(session, n):
             out[:] = 0.0
         elif not playing and self.transport == 0.0 and not session.info.live:
@@ -200,7 +344,7 @@ class Playback:
         session = engine._session
         if session is None or session.ended:
             return -1
-        if not session.info.live and not engine._playing:
+        if not session.info.live and not self._ctl[C_PLAYING]:
             return 1 if self.transport > 0.0 else -1  # render the fade-out, then idle
         if session.source_error is not None or engine.worker.failed:
             # No stems will come: render the dry mix, once the reader has it (a fast clock must not outrun
@@ -294,13 +438,17 @@ class Playback:
         """Per-sample gains `(m, nb_stems, 2)`: linear from the current value to the target in `ramp`
         samples."""
         gains = self._gain_buf[:m]
-        target = self._engine._gain_targets  # replaced whole by the control thread, never mutated
-        if target is not self._ramp_target:
-            self._ramp_target = target
-            self._ramp_from[:] = self.gains
-            np.subtract(target, self.gains, out=self._ramp_step)
-            self._ramp_step /= self.ramp
-            self._ramp_pos = 0
+        ctl = self._ctl
+        version = int(ctl[C_GAIN_VERSION])
+        if version != ctl[C_GAIN_SEEN]:
+            self._target_read[:] = self._stem_cells(TARGET_SLOTS + version % GAIN_SLOTS)
+            if int(ctl[C_GAIN_VERSION]) - version < GAIN_SLOTS - 1:  # else the slot may have been reused
+                ctl[C_GAIN_SEEN] = version
+                self._ramp_target[:] = self._target_read
+                self._ramp_from[:] = self.gains
+                np.subtract(self._ramp_target, self.gains, out=self._ramp_step)
+                self._ramp_step /= self.ramp
+                self._ramp_pos = 0
         if self._ramp_pos >= self.ramp:
             gains[:] = self._gains3
             return gains
@@ -313,7 +461,7 @@ class Playback:
         np.add(gains, steps, out=gains)
         self._ramp_pos += m
         if self._ramp_pos >= self.ramp:
-            self.gains[:] = target
+            self.gains[:] = self._ramp_target
             gains[max(0, m - (self._ramp_pos - self.ramp)):] = self._gains3  # exactly the target after it
         elif m:
             self.gains[:] = gains[m - 1, :, 0]

@@ -23,14 +23,39 @@ every field only grows or is replaced whole):
   frame.
 - `play_position` (int): written by the callback only; the worker and the reader pace themselves on it.
 - `source_end` (int or None): written by the reader when a non-looping file ends.
+
+The positions and flags the audio callback uses live in `cells`, an int64 array (layout in `shared.py`), so
+the native callback reads and writes them without the GIL; the attributes below are views of those cells.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
+
+from demixui.engine import shared
+from demixui.engine.shared import (
+    NB_SESSION_CELLS,
+    S_ENDED,
+    S_LATENCY,
+    S_LIVE,
+    S_OUTPUT_OFFSET,
+    S_PLAY_POSITION,
+    S_SOURCE_CAPACITY,
+    S_SOURCE_DATA,
+    S_SOURCE_END,
+    S_SOURCE_ERROR,
+    S_SOURCE_WRITTEN,
+    S_STARTED,
+    S_STEM_END,
+    S_STEM_START,
+    S_STEMS_CAPACITY,
+    S_STEMS_DATA,
+    SharedRing,
+)
 from dsp.ring import PositionalRing
 
 NB_STEM_CHANNELS = 8  # 4 stems x 2 channels, stem-major: channel = stem * 2 + side
@@ -52,24 +77,86 @@ class SourceInfo:
     file_frames: int = 0
 
 
-@dataclass
 class Session:
     """The shared state of one source from one start point (see the module docstring for the ownership)."""
 
-    info: SourceInfo
-    latency: int  # model latency L in samples
-    start_s: float = 0.0  # source time of source position 0 (seek target), seconds
-    loop: bool = False  # read by the reader at the end of the file
-    session_id: int = field(default_factory=lambda: next(_session_ids))
-    source: PositionalRing = field(default_factory=lambda: PositionalRing(SOURCE_CAPACITY, 2))
-    stems: PositionalRing = field(default_factory=lambda: PositionalRing(STEM_CAPACITY, NB_STEM_CHANNELS))
-    stem_span: tuple[int, int] = (0, 0)  # worker writes
-    play_position: int = 0  # callback writes
-    started: bool = False  # callback writes: the prefill was reached and playback began
-    output_offset: int = -1  # callback writes: device sample index at which play position 0 was output
-    ended: bool = False  # callback writes: a non-looping source has been played to its end
-    source_end: int | None = None  # reader writes (file end; None while unknown or looping)
-    source_error: str | None = None  # reader writes: a decode error ended the source early
+    def __init__(self, info: SourceInfo, latency: int, start_s: float = 0.0, loop: bool = False):
+        self.info = info
+        self.latency = latency  # model latency L in samples
+        self.start_s = start_s  # source time of source position 0 (seek target), seconds
+        self.loop = loop  # read by the reader at the end of the file
+        self.session_id = next(_session_ids)
+        self.source_error: str | None = None  # reader writes: a decode error ended the source early
+        cells = self.cells = np.zeros(NB_SESSION_CELLS, np.int64)
+        self.source = SharedRing(SOURCE_CAPACITY, 2, cells, S_SOURCE_WRITTEN)
+        self.stems = PositionalRing(STEM_CAPACITY, NB_STEM_CHANNELS)  # valid positions: `stem_span`
+        cells[S_SOURCE_DATA], cells[S_SOURCE_CAPACITY] = self.source.data_address, SOURCE_CAPACITY
+        cells[S_STEMS_DATA], cells[S_STEMS_CAPACITY] = shared.address(self.stems._data), STEM_CAPACITY
+        cells[S_LATENCY], cells[S_LIVE] = latency, int(info.live)
+        cells[S_SOURCE_END] = -1
+        cells[S_OUTPUT_OFFSET] = -1
+
+    @property
+    def address(self) -> int:
+        """The address of `cells`, which the engine publishes to the callback."""
+        return shared.address(self.cells)
+
+    @property
+    def stem_span(self) -> tuple[int, int]:
+        """Output positions [start, end) holding valid stems (worker writes). The end is loaded first: the
+        worker stores the start first, so a reader never pairs an old start with a new end (a resync's new
+        start is past the old end, so the mix of a new start and an old end is an empty span)."""
+        end = int(self.cells[S_STEM_END])
+        return int(self.cells[S_STEM_START]), end
+
+    @stem_span.setter
+    def stem_span(self, span: tuple[int, int]) -> None:
+        start, end = span
+        shared.store(self.cells, S_STEM_START, start)
+        shared.store(self.cells, S_STEM_END, end)
+
+    @property
+    def play_position(self) -> int:  # callback writes
+        return int(self.cells[S_PLAY_POSITION])
+
+    @play_position.setter
+    def play_position(self, value: int) -> None:
+        shared.store(self.cells, S_PLAY_POSITION, value)
+
+    @property
+    def started(self) -> bool:  # callback writes: the prefill was reached and playback began
+        return bool(self.cells[S_STARTED])
+
+    @started.setter
+    def started(self, value: bool) -> None:
+        self.cells[S_STARTED] = int(value)
+
+    @property
+    def output_offset(self) -> int:  # callback writes: device sample index at which position 0 was output
+        return int(self.cells[S_OUTPUT_OFFSET])
+
+    @output_offset.setter
+    def output_offset(self, value: int) -> None:
+        self.cells[S_OUTPUT_OFFSET] = value
+
+    @property
+    def ended(self) -> bool:  # callback writes: a non-looping source has been played to its end
+        return bool(self.cells[S_ENDED])
+
+    @ended.setter
+    def ended(self, value: bool) -> None:
+        self.cells[S_ENDED] = int(value)
+
+    @property
+    def source_end(self) -> int | None:  # reader writes (file end; None while unknown or looping)
+        end = int(self.cells[S_SOURCE_END])
+        return None if end < 0 else end
+
+    @source_end.setter
+    def source_end(self, value: int | None) -> None:
+        if self.source_error is not None:
+            self.cells[S_SOURCE_ERROR] = 1  # before the end, which the callback loads first
+        shared.store(self.cells, S_SOURCE_END, -1 if value is None else value)
 
     @property
     def output_end(self) -> int | None:

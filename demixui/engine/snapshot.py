@@ -58,3 +58,4 @@ class EngineSnapshot:
     resyncs: int = 0  # times the inference worker restarted ahead of the callback after falling behind
     monitor_drops: int = 0  # blocks the analysis/recording thread missed (it fell behind)
     drift_corrections: int = 0  # live input: jumps/holds that kept the buffer bounded (two device clocks)
+    audio_callback: str = ""  # "native (numba)": no Python thread can delay it; or "python (why not native)"

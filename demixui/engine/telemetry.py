@@ -86,6 +86,7 @@ def build_snapshot(engine) -> EngineSnapshot:
         resyncs=engine.worker.resyncs,
         monitor_drops=playback.monitor_drops,
         drift_corrections=playback.drift_corrections,
+        audio_callback=playback.audio_callback,
     )
 
 

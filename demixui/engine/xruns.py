@@ -1,0 +1,279 @@
+"""Device underruns (clicks) on a JACK dummy server: a silent client against the app, in four conditions.
+
+    python -m demixui.engine.xruns [--seconds 60] [--blocks 64,128,256] [--model ONNX] [--json OUT]
+
+For each block size a private JACK server runs the dummy driver (44.1 kHz, period = the block size; jackd
+must be installed) and these clients play through it one after another, each in its own process:
+
+- silent: a sounddevice stream whose Python callback only writes zeros: the floor that the machine (a VM's
+  late cycles, other jobs) sets for any client;
+- headless: `Engine` playing a looped file (`demixui play` without the status line);
+- window: the main window shown (offscreen where there is no display) and playing, its 40 fps refresh on;
+- busy thread: headless playback while a thread of the same process runs a pure-Python CPU-bound loop.
+  With a Python audio callback this costs hundreds of underruns; with the native one it should cost none.
+
+Each client plays `--warmup` seconds first (a JACK client's connection often costs one xrun; counted apart
+as start-up) and then `--seconds`, and reports the device underruns (PortAudio's output-underflow flag),
+the app underruns (blocks the dry mix stood in for late stems), callbacks and, for the window, UI frames per
+second. The table gives the load average after each row: on a shared machine compare rows measured together.
+Target (issue 15): headless, window and busy at most the silent client's underruns plus one, app 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from demixui.engine.playback import CALLBACK_ENV
+
+SR = 44100
+JACK_DEVICE = "system JACK"  # matched against 'name, host API' by resolve_device
+SCENARIOS = ("silent", "headless", "window", "busy")
+LABELS = {"silent": "silent client", "headless": "headless playback", "window": "window shown",
+          "busy": "headless + busy thread"}
+
+
+class JackDummy:
+    """`jackd --realtime -d dummy -r 44100 -p PERIOD` under a private name; `env` reaches it."""
+
+    def __init__(self, period: int):
+        jackd, wait = shutil.which("jackd"), shutil.which("jack_wait")
+        if jackd is None or wait is None:
+            raise SystemExit("xruns: jackd and jack_wait are needed (Debian: apt install jackd2)")
+        name = f"demixui-xruns-{uuid.uuid4().hex[:8]}"
+        self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1",
+                    "JACK_NO_START_SERVER": "1"}
+        self.process = subprocess.Popen([jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(SR),
+                                         "-p", str(period)], env=self.env, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT)
+        if subprocess.run([wait, "-w", "-t", "10"], env=self.env, capture_output=True).returncode != 0:
+            self.stop()
+            raise SystemExit("xruns: the JACK dummy server did not start")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+
+# -- clients (each runs in its own process, started after the server) ----------------------------------------
+def _measure(counters, warmup: float, seconds: float, tick=None) -> dict:
+    """Sleep through the warm-up and the measured window (or run `tick(deadline)`); returns the counts."""
+    def wait(duration: float) -> None:
+        if tick is None:
+            time.sleep(duration)
+        else:
+            tick(time.monotonic() + duration)
+
+    wait(warmup)
+    start = counters()
+    wait(seconds)
+    end = counters()
+    return {"startup_underruns": start[0], "device_underruns": end[0] - start[0],
+            "app_underruns": end[1] - start[1], "callbacks": end[2] - start[2]}
+
+
+def client_silent(blocksize: int, warmup: float, seconds: float, **_) -> dict:
+    import sounddevice as sd
+
+    from demixui.engine.backends import resolve_device
+
+    counts = [0, 0]
+
+    def callback(outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            counts[0] += 1
+        counts[1] += 1
+        outdata.fill(0.0)
+
+    index, _ = resolve_device(JACK_DEVICE, "output")
+    with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
+                         callback=callback, latency=2 * blocksize / SR):
+        result = _measure(lambda: (counts[0], 0, counts[1]), warmup, seconds)
+    return {**result, "callback": "python (zeros)", "app_underruns": None}
+
+
+def _engine_counters(engine):
+    playback = engine.playback
+    return lambda: (playback.device_underruns, playback.app_underruns, playback.callbacks)
+
+
+def _busy(stop: threading.Event) -> None:
+    """Pure Python, CPU-bound, never sleeping: it holds the GIL except when the interpreter hands it over."""
+    x = 0
+    while not stop.is_set():
+        for i in range(1000):
+            x = (x + i * i) % 1000003
+
+
+def client_headless(blocksize: int, warmup: float, seconds: float, model: str | None, audio: str,
+                    busy: bool = False, **_) -> dict:
+    from demixui.engine import Engine
+
+    stop = threading.Event()
+    with Engine(model, backend="portaudio", output_device=JACK_DEVICE, blocksize=blocksize) as engine:
+        engine.open_file(audio)
+        engine.set_loop(True)
+        engine.play()
+        if busy:
+            threading.Thread(target=_busy, args=(stop,), daemon=True).start()
+        try:
+            result = _measure(_engine_counters(engine), warmup, seconds)
+        finally:
+            stop.set()
+        error = engine.snapshot().error
+    return {**result, "callback": engine.audio_callback, "error": error}
+
+
+def client_window(blocksize: int, warmup: float, seconds: float, model: str | None, audio: str, **_) -> dict:
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    # The engine package's one upward import, in this client process only: the window is what it measures.
+    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+
+    from demixui.engine import Engine
+    from demixui.ui.app import application
+    from demixui.ui.settings import AppSettings
+    from demixui.ui.window import MainWindow
+
+    app = application()
+    with tempfile.TemporaryDirectory() as folder:
+        settings = AppSettings(QSettings(str(Path(folder) / "s.ini"), QSettings.Format.IniFormat))
+        engine = Engine(model, backend="portaudio", output_device=JACK_DEVICE, blocksize=blocksize)
+        window = MainWindow(settings, engine=engine)
+        window.resize(1280, 800)
+        window.show()
+        engine.open_file(audio)
+        engine.set_loop(True)
+        engine.play()
+        frames = [0]
+        window.timer.timeout.connect(lambda: frames.__setitem__(0, frames[0] + 1))
+
+        def run_until(deadline: float) -> None:
+            loop = QEventLoop()
+            QTimer.singleShot(max(0, int((deadline - time.monotonic()) * 1000)), loop.quit)
+            loop.exec()
+
+        counters = _engine_counters(engine)
+        run_until(time.monotonic() + warmup)
+        frames[0] = 0
+        result = _measure(counters, 0.0, seconds, tick=run_until)
+        error = engine.snapshot().error
+        window.close()
+        app.processEvents()
+    return {**result, "callback": engine.audio_callback, "ui_fps": frames[0] / seconds, "error": error}
+
+
+CLIENTS = {"silent": client_silent, "headless": client_headless, "window": client_window,
+           "busy": lambda **kw: client_headless(busy=True, **kw)}
+
+
+# -- the orchestrator ---------------------------------------------------------------------------------------
+def run_client(server: JackDummy, scenario: str, blocksize: int, args, audio: str) -> dict:
+    command = [sys.executable, "-m", "demixui.engine.xruns", "--client", scenario, "--blocks", str(blocksize),
+               "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--audio", audio]
+    if args.model:
+        command += ["--model", args.model]
+    limit = args.seconds + args.warmup + 180
+    env = {**server.env, CALLBACK_ENV: args.callback}
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer in {limit:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]}
+    return json.loads(lines[-1])
+
+
+def table(rows: list[dict], seconds: float, warmup: float) -> str:
+    lines = [f"Device underruns in {seconds:g} s (after {warmup:g} s of warm-up) on a JACK dummy server, "
+             f"44.1 kHz, period = block; {os.cpu_count()} CPUs",
+             f"{'block':>5}  {'client':<23} {'device':>6} {'app':>4} {'start-up':>8} {'callbacks':>9} "
+             f"{'load 1/5 min':>12}  {'target':<6} callback / notes"]
+    floor: dict[int, int] = {}
+    for row in rows:
+        block, scenario = row["blocksize"], row["scenario"]
+        if "device_underruns" not in row:
+            lines.append(f"{block:>5}  {LABELS[scenario]:<23} failed: {row.get('error')}")
+            continue
+        device, app = row["device_underruns"], row["app_underruns"]
+        if scenario == "silent":
+            floor[block] = device
+            target = ""
+        else:
+            ok = app == 0 and block in floor and device <= floor[block] + 1
+            target = "met" if ok else "missed"
+        notes = row.get("callback", "")
+        if "ui_fps" in row:
+            notes += f", {row['ui_fps']:.1f} UI frames/s"
+        if row.get("error"):
+            notes += f", error: {row['error']}"
+        load = row["load"]
+        lines.append(f"{block:>5}  {LABELS[scenario]:<23} {device:>6} {'-' if app is None else app:>4} "
+                     f"{row['startup_underruns']:>8} {row['callbacks']:>9} {load[0]:>6.2f} {load[1]:>5.2f}  "
+                     f"{target:<6} {notes}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per client (60)")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds played before counting (2)")
+    parser.add_argument("--blocks", default="64,128,256", help="block sizes, comma-separated")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"any of {','.join(SCENARIOS)}")
+    parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
+    parser.add_argument("--callback", choices=("native", "python"), default="native",
+                        help="the app's audio callback (python: the fallback, for comparison)")
+    parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--client", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--audio", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    blocks = [int(b) for b in args.blocks.split(",")]
+    if args.client:  # one client, inside the server's environment: one JSON line
+        result = CLIENTS[args.client](blocksize=blocks[0], warmup=args.warmup, seconds=args.seconds,
+                                      model=args.model, audio=args.audio)
+        print(json.dumps(result))
+        return 0
+    import soundfile as sf
+
+    from demixui.engine.benchmark import synthetic_music
+
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        audio = str(Path(folder) / "music.wav")
+        sf.write(audio, synthetic_music(30.0), SR, subtype="FLOAT")
+        for block in blocks:
+            server = JackDummy(block)
+            try:
+                for scenario in scenarios:
+                    row = {"blocksize": block, "scenario": scenario, "seconds": args.seconds,
+                           **run_client(server, scenario, block, args, audio), "load": os.getloadavg()}
+                    rows.append(row)
+                    print(table([r for r in rows if r["blocksize"] == block], args.seconds,
+                                args.warmup).splitlines()[-1], flush=True)
+            finally:
+                server.stop()
+    print()
+    print(table(rows, args.seconds, args.warmup))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

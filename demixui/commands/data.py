@@ -7,6 +7,9 @@ The same seed gives the same bytes whatever J.
 
 `demixui data import SRC --out DIR [--grouping TABLE.json]` turns SRC/<song>/<named stem files> into the same
 layout: stems grouped by name, resampled to 44.1 kHz, mixture = their exact sum, silences trimmed or split.
+
+`demixui data stats DIR [--strict] [--against REAL ...]` prints per-track loudness and the sum check, then
+medians of spectral and dynamic statistics; with --against, DIR's medians beside each REAL folder's.
 """
 
 from __future__ import annotations
@@ -66,10 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                      help="leave out song folders whose name matches this glob (repeatable)")
     stats = sub.add_parser(
         "stats",
-        help="per-stem loudness, share of silence, mixture-equals-sum check",
-        description="Per-stem loudness, share of silence and the mixture-equals-sum check.",
+        help="per-stem loudness, silence, mixture-equals-sum check and spectral/dynamic statistics",
+        description="Per-stem loudness, share of silence, the mixture-equals-sum check, and medians over "
+                    "tracks of spectral and dynamic statistics per stem and for the mix; with --against, "
+                    "those medians beside a real folder's, with their differences.",
     )
-    stats.add_argument("folder", type=Path, help="a folder of tracks (MUSDB18-HQ layout)")
+    stats.add_argument("folder", type=Path,
+                       help="a folder of tracks (MUSDB18-HQ layout or NI .stem.mp4 files)")
+    stats.add_argument("--against", action="append", default=[], type=Path, metavar="REAL",
+                       help="print FOLDER's medians beside this folder's, with differences (repeatable)")
     stats.add_argument("--strict", action="store_true",
                        help="exit 1 when a mixture is not the sum of its stems (else a warning: real "
                             "MUSDB18-HQ mixtures are not exact sums)")
@@ -154,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         return run_synth(args)
     if args.data_command == "import":
         return run_import(args)
-    from demixui.data.stats import print_stats
+    from demixui.data.stats import print_comparison, print_stats
 
+    if args.against:
+        return print_comparison([args.folder, *args.against])
     return print_stats(args.folder, strict=args.strict)

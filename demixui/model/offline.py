@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,11 @@ from demixui.outputs import (
     tidy_stale_temporaries,
     usual_permissions,
 )
+from demixui.stemfile import AAC_RATES, STREAM_NAMES, StemFileWriter, read_stem_manifest, stem_file_name
 
 # WAV subtypes `separate` can write; float is the default (why: demixui/commands/separate.py).
 OUTPUT_FORMATS = {"float": "FLOAT", "pcm24": "PCM_24", "pcm16": "PCM_16"}
+STEM_MP4 = "stem-mp4"  # the other output format: one NI Stems file, `<name>.stem.mp4` (see stemfile.py)
 
 
 def separate_array(
@@ -168,6 +171,41 @@ def output_dir_for(input_path: Path, out_root: Path) -> Path:
     return out_root / input_path.stem
 
 
+def output_path_for(input_path: Path, out_root: Path, output_format: str = "float") -> Path:
+    """Where `separate` writes: the stem folder, or for `stem-mp4` the file `OUTDIR/<name>.stem.mp4`."""
+    if output_format == STEM_MP4:
+        return out_root / stem_file_name(input_path)
+    return output_dir_for(input_path, out_root)
+
+
+def check_output(input_path: Path, target: Path, overwrite: bool, output_format: str,
+                 stems: Iterable[str] = (), inputs: Iterable[Path | None] = ()) -> None:
+    """`check_output_dir`, or for `stem-mp4` `check_output_file`."""
+    if output_format == STEM_MP4:
+        check_output_file(input_path, target, overwrite, inputs)
+    else:
+        check_output_dir(input_path, target, overwrite, stems, inputs)
+
+
+def check_output_file(input_path: Path, target: Path, overwrite: bool,
+                      inputs: Iterable[Path | None] = ()) -> None:
+    """Refuse a stem file that is, or is a link to, the input or any of `inputs`, and an existing one unless
+    `overwrite`; even then only a plain file that is an NI stem file (holds a `stem` box) is replaced."""
+    out_root = target.parent
+    if out_root.exists() and not out_root.is_dir():
+        raise AudioFileError(f"{out_root}: the output folder exists and is not a folder")
+    refuse_inputs(target, [input_path, *inputs], "stem file")
+    if target.exists() or target.is_symlink():
+        if not overwrite:
+            raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
+        if target.is_symlink() or not target.is_file():
+            raise AudioFileError(f"{target} exists and is not a plain file; not replacing it")
+        try:
+            read_stem_manifest(target)
+        except AudioFileError:
+            raise AudioFileError(f"{target} is not an NI stem file; not replacing it") from None
+
+
 def check_output_dir(input_path: Path, target: Path, overwrite: bool, stems: Iterable[str] = (),
                      inputs: Iterable[Path | None] = ()) -> None:
     """Refuse an output root that is not a folder, an output folder that is or holds the input or any of
@@ -200,32 +238,37 @@ def separate_file(
     block_frames: int = DEFAULT_MAX_FRAMES,
     inputs: Iterable[Path | None] = (),
 ) -> SeparationResult:
-    """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length.
+    """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length,
+    or with `output_format="stem-mp4"` into the NI Stems file `out_root/<name>.stem.mp4` (the input as
+    decoded as stream 0, then drums, bass, other, vocals; AAC; at the input's rate where AAC has it, else at
+    the model's rate).
 
     The file is read, resampled to the model's rate (soxr, streamed) when needed, separated, resampled back
     and written block by block, so memory stays at a few blocks of audio for a track of any length (a DJ
-    set of hours). The stems are written into a hidden temporary folder beside the target, which is renamed
-    into place only when all are complete, so the target never holds a partial set. `progress(done, total)`
-    counts input samples at the model's rate (the total is the header's estimate). `block_frames` model
-    frames go through the model per call: memory is a few such blocks, whatever the length of the input.
+    set of hours). The stems are written into a hidden temporary folder (or file) beside the target, which
+    is renamed into place only when complete, so the target never holds a partial set. `progress(done,
+    total)` counts input samples at the model's rate (the total is the header's estimate). `block_frames`
+    model frames go through the model per call: memory is a few such blocks, whatever the input's length.
     `inputs`: the other files the command reads (the batch, the model), which the output may not replace.
     Non-finite model output raises ModelOutputError and writes nothing; a write that fails (a full disk)
     raises AudioFileError naming the stem file and the cause. `result.clipped` counts the samples clipped
     to full scale by an integer `output_format`.
     """
     input_path, out_root = Path(input_path), Path(out_root)
-    target = output_dir_for(input_path, out_root)
+    target = output_path_for(input_path, out_root, output_format)
     inputs = list(inputs)
-    check_output_dir(input_path, target, overwrite, model.stems, inputs)
-    subtype = OUTPUT_FORMATS[output_format]
+    check_output(input_path, target, overwrite, output_format, model.stems, inputs)
     rate = model.info.sample_rate
 
     start_time = time.perf_counter()
     info = audio_info(input_path)
     file_rate = int(info.samplerate)
+    # The rate written: the input's, except in a stem file when AAC cannot store it (then the model's).
+    out_rate = rate if output_format == STEM_MP4 and file_rate not in AAC_RATES else file_rate
     expected = round(info.frames * rate / file_rate)
     read = 0  # samples decoded, at the file's rate
     done = 0  # samples fed to the model, at its rate
+    mixture: Callable[[np.ndarray], None] | None = None  # receives the input at `out_rate` (stem files)
 
     def model_rate_blocks() -> Iterator[list[np.ndarray]]:
         nonlocal read, done
@@ -233,6 +276,8 @@ def separate_file(
         for block in read_audio_blocks(input_path, block_frames * model.info.hop, info):
             read += block.shape[0]
             mix = to_model.process(block)
+            if mixture is not None:
+                mixture(block if out_rate == file_rate else mix)
             if mix.shape[0]:
                 done += mix.shape[0]
                 yield [mix]
@@ -240,44 +285,72 @@ def separate_file(
                     progress(done, max(expected, done))
         rest = to_model.process(np.zeros((0, 2), np.float32), last=True)
         if rest.shape[0]:
+            done += rest.shape[0]
+            if mixture is not None and out_rate != file_rate:
+                mixture(rest)
             yield [rest]
+
+    def separated(writers: Sequence[_AlignedStem]) -> None:
+        stream = model.new_stream(max_frames=block_frames)
+        position = 0
+        for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
+                                    stream.latency_samples, stream.hop):
+            check_model_output(piece, position, rate)
+            position += piece.shape[0]
+            for index, writer in enumerate(writers):
+                writer.write(piece[:, index])
+        for writer in writers:  # the input's own length, trimmed or padded by a sample or two
+            writer.finish(read if out_rate == file_rate else done)
 
     try:
         out_root.mkdir(parents=True, exist_ok=True)
         tidy_stale_temporaries(out_root)  # what a killed run (SIGKILL, power cut) of ours left behind
-        tmp_dir = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".part", dir=out_root))
+        if output_format == STEM_MP4:
+            handle, tmp_name = tempfile.mkstemp(prefix=temporary_prefix(target.name), suffix=".part",
+                                                dir=out_root)
+            os.close(handle)
+            tmp = Path(tmp_name)
+        else:
+            tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".part", dir=out_root))
     except OSError as error:
         raise AudioFileError(f"{out_root}: cannot write the stems there ({os_cause(error)})") from None
+    writers: list[_AlignedStem] = []
     try:
-        with ExitStack() as stack:
-            writers = [stack.enter_context(_StemWriter(tmp_dir / f"{name}.wav", rate, file_rate, subtype,
-                                                       info.frames, target / f"{name}.wav"))
-                       for name in model.stems]
-            stream = model.new_stream(max_frames=block_frames)
-            position = 0
-            for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
-                                        stream.latency_samples, stream.hop):
-                check_model_output(piece, position, rate)
-                position += piece.shape[0]
-                for index, writer in enumerate(writers):
-                    writer.write(piece[:, index])
-            for writer in writers:
-                writer.finish(read)  # the input's own length, trimmed or padded by a sample or two
-        _give_usual_permissions(tmp_dir)
-        check_output_dir(input_path, target, overwrite, model.stems, inputs)  # again: it may have changed
-        _move_into_place(tmp_dir, target, overwrite)
+        if output_format == STEM_MP4:
+            with StemFileWriter(tmp, out_rate, name=target) as stem_file:
+                mixture = partial(stem_file.write, 0)
+                writers = [_StemStream(rate, out_rate, partial(stem_file.write, STREAM_NAMES.index(name)))
+                           for name in model.stems]
+                separated(writers)
+            usual_permissions(tmp)
+            check_output_file(input_path, target, overwrite, inputs)  # again: it may have changed
+            _move_file_into_place(tmp, target, overwrite)
+        else:
+            subtype = OUTPUT_FORMATS[output_format]
+            with ExitStack() as stack:
+                writers = [stack.enter_context(_StemWriter(tmp / f"{name}.wav", rate, file_rate, subtype,
+                                                           info.frames, target / f"{name}.wav"))
+                           for name in model.stems]
+                separated(writers)
+            _give_usual_permissions(tmp)
+            check_output_dir(input_path, target, overwrite, model.stems, inputs)  # again: it may have changed
+            _move_into_place(tmp, target, overwrite)
     except OSError as error:  # a rename or chmod refused: name the file and the cause
         raise AudioFileError(f"{error.filename or target}: could not write the stems "
                              f"({os_cause(error)})") from None
     finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)  # gone already when renamed into place
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)  # gone already when renamed into place
+        elif os.path.lexists(tmp):
+            os.unlink(tmp)
     work = time.perf_counter() - start_time
     clipped = sum(writer.clipped for writer in writers)
     return SeparationResult(input_path, target, read / file_rate, work, clipped)
 
 
-class _StemWriter:
-    """One stem's WAV file, written as the stream produces it, at the input's rate and exactly its length.
+class _AlignedStem:
+    """One stem at the output rate and exactly the input's length, as the stream produces it: resampled
+    from the model's rate, then handed to `_emit` (a subclass's: a WAV file, a stream of a stem file).
 
     The last `HOLD` samples are held back until `finish(length)`: resampling there and back may end a
     sample or two off the input's length, which is only known once the input has been read to its end.
@@ -285,32 +358,11 @@ class _StemWriter:
 
     HOLD = 64
 
-    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int,
-                 name: Path | None = None):
-        self._name = name or path  # the final name, for messages (`path` is in the temporary folder)
+    def __init__(self, rate: int, file_rate: int):
         self._resampler = StreamResampler(rate, file_rate)
-        bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
-        self._integer = subtype != "FLOAT"
-        # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
-        big = expected_frames * bytes_per_frame >= 2**32 - 2**24
-        try:
-            self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
-                                      format="RF64" if big else "WAV")
-        except (sf.LibsndfileError, OSError) as error:
-            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
         self._held = np.zeros((0, 2), np.float32)
         self.written = 0
-        self.clipped = 0  # samples beyond full scale written to an integer format (clipped by libsndfile)
-
-    def __enter__(self) -> _StemWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self._file.close()
-        except (sf.LibsndfileError, OSError) as error:
-            if exc[0] is None:  # the header update failed (full disk); else the first error is the one
-                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
+        self.clipped = 0  # samples beyond full scale written to an integer format
 
     def write(self, audio: np.ndarray) -> None:
         audio = np.concatenate([self._held, self._resampler.process(audio)])
@@ -329,14 +381,56 @@ class _StemWriter:
 
     def _write(self, audio: np.ndarray) -> None:
         if audio.shape[0]:
-            if self._integer:
-                self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
-            try:
-                self._file.write(audio)
-            except (sf.LibsndfileError, OSError) as error:
-                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error, self._file)})"
-                                     ) from None
+            self._emit(audio)
             self.written += audio.shape[0]
+
+    def _emit(self, audio: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class _StemStream(_AlignedStem):
+    """One stem as a stream of a stem file: `emit(audio)` encodes it (a `StemFileWriter.write`)."""
+
+    def __init__(self, rate: int, file_rate: int, emit: Callable[[np.ndarray], None]):
+        super().__init__(rate, file_rate)
+        self._emit = emit
+
+
+class _StemWriter(_AlignedStem):
+    """One stem's WAV file, written as the stream produces it, at the input's rate and exactly its length."""
+
+    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int,
+                 name: Path | None = None):
+        super().__init__(rate, file_rate)
+        self._name = name or path  # the final name, for messages (`path` is in the temporary folder)
+        bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
+        self._integer = subtype != "FLOAT"
+        # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
+        big = expected_frames * bytes_per_frame >= 2**32 - 2**24
+        try:
+            self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
+                                      format="RF64" if big else "WAV")
+        except (sf.LibsndfileError, OSError) as error:
+            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
+
+    def __enter__(self) -> _StemWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._file.close()
+        except (sf.LibsndfileError, OSError) as error:
+            if exc[0] is None:  # the header update failed (full disk); else the first error is the one
+                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
+
+    def _emit(self, audio: np.ndarray) -> None:
+        if self._integer:
+            self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
+        try:
+            self._file.write(audio)
+        except (sf.LibsndfileError, OSError) as error:
+            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error, self._file)})"
+                                 ) from None
 
 
 def _write_cause(error: Exception, handle: sf.SoundFile | None = None) -> str:
@@ -361,6 +455,25 @@ def _give_usual_permissions(folder: Path) -> None:
     usual_permissions(folder, folder=True)
     for path in folder.iterdir():
         usual_permissions(path)
+
+
+def _move_file_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
+    """Rename the finished file `tmp` to `target`. Without `overwrite`, a hard link then an unlink, which
+    fails rather than replaces if someone created `target` meanwhile (a plain rename where the file system
+    has no hard links)."""
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)
+    except FileExistsError:
+        raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)") from None
+    except OSError:  # no hard links here (some FAT or network file systems)
+        if target.exists() or target.is_symlink():
+            raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)") from None
+        os.replace(tmp, target)
+        return
+    os.unlink(tmp)
 
 
 def _move_into_place(tmp_dir: Path, target: Path, overwrite: bool) -> None:

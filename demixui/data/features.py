@@ -24,8 +24,10 @@ left out of the medians).
 |                 |      | (-60: mono)                                                                   |
 | spectral_change | dB   | mean |level change| of BANDS between consecutive active frames, each band      |
 |                 |      | floored at the frame's loudest band - 40 dB                                   |
-| onsets          | 1/s  | onsets per active second: local maxima (over +-2 frames) of the spectral flux |
-|                 |      | (mean over bands of the level rises, dB) that exceed ONSET_DB, active frames  |
+| onsets          | 1/s  | onsets per active second: active frames where the spectral flux (mean over   |
+|                 |      | bands of the rises, dB) is the maximum over +-2 frames and above ONSET_DB = 2 |
+|                 |      | and the frame level rises by more than 1 dB. Counts depend on ONSET_DB: for   |
+|                 |      | comparing folders, not an absolute syllable rate                              |
 
 BANDS: about third-octave bands from 100 Hz to 16 kHz, each at least 4 bins wide. The cost is a few FFTs of
 the signal: a 30 s stem takes about 50 ms.
@@ -43,6 +45,7 @@ ACTIVE_DB = -60.0
 BAND_FLOOR_DB = 40.0  # a band's level counts down to this far below the frame's loudest band
 BAND_MIN_DB = ACTIVE_DB - 20  # and down to this level (dBFS), so that silence has a steady spectrum
 ONSET_DB = 2.0  # spectral flux (mean level rise over bands, dB) an onset must exceed
+ONSET_RISE_DB = 1.0  # and where the frame's level rises by more than this (not a note's end)
 ONSET_RADIUS = 2  # an onset is the flux maximum over +-2 frames (+-46 ms)
 SIDE_MID_LIMIT_DB = 60.0
 CREST_PERCENTILE = 99.9  # the crest factor's "peak": robust to a lone click, and to the track's length
@@ -119,14 +122,14 @@ def band_levels(power: np.ndarray) -> np.ndarray:
     return np.maximum(level, floor)
 
 
-def onset_count(flux: np.ndarray, active: np.ndarray) -> int:
-    """Number of active frames where `flux` (dB, `(nb_frames,)`) is above ONSET_DB and the first maximum over
-    +-ONSET_RADIUS frames."""
+def onset_count(flux: np.ndarray, candidate: np.ndarray) -> int:
+    """Number of `candidate` frames where `flux` (dB, `(nb_frames,)`) is above ONSET_DB and the first maximum
+    over +-ONSET_RADIUS frames."""
     padded = np.pad(flux, ONSET_RADIUS)
     windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * ONSET_RADIUS + 1)
     centre = windows[:, ONSET_RADIUS]
     first_max = (centre >= windows.max(axis=1)) & (centre > windows[:, :ONSET_RADIUS].max(axis=1))
-    return int(np.sum(first_max & (centre > ONSET_DB) & active))
+    return int(np.sum(first_max & (centre > ONSET_DB) & candidate))
 
 
 def signal_features(audio: np.ndarray) -> dict[str, float]:
@@ -166,5 +169,6 @@ def signal_features(audio: np.ndarray) -> dict[str, float]:
     if both.any():
         out["spectral_change"] = float(np.abs(change[both]).mean())
     flux = np.concatenate([[0.0], np.maximum(change, 0).mean(axis=1)])
-    out["onsets"] = onset_count(flux, active) / (active.sum() * HOP / SAMPLE_RATE)
+    rising = np.concatenate([[False], np.diff(level) > ONSET_RISE_DB])
+    out["onsets"] = onset_count(flux, active & rising) / (active.sum() * HOP / SAMPLE_RATE)
     return out

@@ -104,13 +104,15 @@ def folder_rows(folder: Path, progress: bool = False) -> list[dict]:
 
 
 def medians(rows: list[dict]) -> dict[str, dict[str, tuple[float, int]]]:
-    """`[part][key] -> (median over the tracks where it is defined, number of those tracks)`; NaN if none."""
+    """`[part][key] -> (median over the tracks where the part is not silent, number of those tracks)`;
+    NaN if none."""
     rows = [row for row in rows if "mix" in row["features"]]
     out: dict = {}
     for part in PARTS:
         out[part] = {}
         for key in KEYS:
-            values = np.array([row["features"][part][key] for row in rows])
+            values = np.array([row["features"][part][key] for row in rows
+                               if row["features"][part]["active"] > 0])  # a silent stem is left out
             values = values[np.isfinite(values)]
             out[part][key] = (float(np.median(values)) if values.size else float("nan"), int(values.size))
     return out

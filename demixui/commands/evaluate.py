@@ -1,4 +1,6 @@
-"""Score a model on every ROOT/<track>/ of MUSDB18-HQ layout (mixture.wav plus vocals/drums/bass/other.wav).
+"""Score a model on every ROOT/<track>/ of MUSDB18-HQ layout (mixture.wav plus vocals/drums/bass/other.wav),
+or on every ROOT/<name>.stem.mp4 NI stem file (the mixture is the sum of its decoded stems, 2048 samples cut
+at each end; a silent stem is skipped).
 
 Per stem, in dB: the challenge SDR over the whole track and the median SDR over one-second frames, per track
 and on average, for three estimates on the same tracks: the model; the floor (the mixture used as every stem's
@@ -18,13 +20,13 @@ from pathlib import Path
 from demixui.errors import DemixError
 from demixui.outputs import check_writable_file, refuse_inputs, write_text_atomic
 
-HELP = "score a model on a MUSDB18-HQ-layout folder (SDR per stem, floor and ceiling)"
+HELP = "score a model on a MUSDB18-HQ-layout folder or NI stem files (SDR per stem, floor and ceiling)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("root", type=Path, metavar="ROOT",
-                        help="folder of <track>/ folders (or of train/ and test/)")
+                        help="folder of <track>/ folders (or of train/ and test/) or of .stem.mp4 files")
     parser.add_argument("--model", type=Path, default=None, metavar="PATH",
                         help="ONNX model file (default: the bundled model)")
     parser.add_argument("--json", type=Path, default=None, metavar="OUT",
@@ -34,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
     from demixui.data.musdb import list_tracks
     from demixui.model.evaluation import ESTIMATES, evaluate, format_table, mean_scores, to_json_safe
     from demixui.model.runtime import load_model
@@ -49,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     def on_track(result: dict, index: int, total: int) -> None:
         finished.append(result)
         figures = ", ".join(
-            f"{e} {sum(result[e][s]['sdr'] for s in result[e]) / len(result[e]):.2f}" for e in ESTIMATES
+            f"{e} {np.nanmean([result[e][s]['sdr'] for s in result[e]]):.2f}" for e in ESTIMATES
         )
         speed = result["seconds"] / max(result["separation_seconds"], 1e-9)
         print(f"[{index}/{total}] {result['name']}: mean SDR {figures} dB "

@@ -10,6 +10,7 @@ stem file's mixture is the sum of its decoded stems.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,12 @@ def track_stats(track: Path) -> dict:
 def folder_rows(folder: Path, progress: bool = False) -> list[dict]:
     tracks = list_tracks(folder)
     if progress:
-        print(f"reading {folder} ({len(tracks)} tracks) ...", file=sys.stderr, flush=True)
-    return [track_stats(track) for track in tracks]
+        print(f"reading {folder} ({len(tracks)} tracks) ...", file=sys.stderr, end=" ", flush=True)
+    started = time.process_time()
+    rows = [track_stats(track) for track in tracks]
+    if progress:
+        print(f"{time.process_time() - started:.0f} CPU-seconds", file=sys.stderr, flush=True)
+    return rows
 
 
 def medians(rows: list[dict]) -> dict[str, dict[str, tuple[float, int]]]:
@@ -156,19 +161,19 @@ def print_comparison(folders: list[Path], progress: bool = True) -> int:
     """Per part, each statistic's median in every folder, then the first folder against each other one."""
     names = [folder.resolve().name[:15] for folder in folders]
     tables = [medians(folder_rows(folder, progress)) for folder in folders]
-    width = max(12, *(len(name) + 1 for name in names))
+    width = max(10, *(len(name) for name in names))
     against = [f"vs {name}"[:width] for name in names[1:]]
     print(f"{names[0]} (generated) against {', '.join(names[1:])}: medians over tracks; differences in the "
           "statistic's unit (percentage points for %), or ratios x; definitions in demixui/data/features.py")
     for part in PARTS:
         counts = " / ".join(str(table[part]["active"][1]) for table in tables)
         print(f"\n{part} (tracks: {counts})")
-        print(f"{'statistic':26s}" + "".join(f"{name:>{width}s}" for name in names + against))
+        print(f"{'statistic':26s}" + "".join(f" {name:>{width}s}" for name in names + against))
         for key in KEYS:
             values = [table[part][key][0] for table in tables]
             cells = [show(key, value) for value in values]
             cells += [compare(key, values[0], value) for value in values[1:]]
-            print(f"{title(key):26s}" + "".join(f"{cell:>{width}s}" for cell in cells))
+            print(f"{title(key):26s}" + "".join(f" {cell:>{width}s}" for cell in cells))
     return 0
 
 

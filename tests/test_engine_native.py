@@ -213,3 +213,29 @@ def test_native_callback_plays_on_while_another_thread_holds_the_gil(tiny_model_
     assert frames1 - frames0 >= 0.9 * SR, report  # a second of audio went out while the GIL was held
     assert calls1 - calls0 >= 0.9 * SR / 256, report
     assert xruns1 - xruns0 <= 1, report  # the VM's own late cycles aside (see test_play_jack.py)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3, 6])
+def test_native_input_maps_any_channel_count_to_stereo_and_drops_when_the_output_stalls(channels):
+    """The live input callback (what PortAudio calls for an input device): mono doubled, stereo as is, more
+    channels averaged odd -> left, even -> right (the audio-file policy); a block that would overwrite audio
+    the output has not played is dropped and counted, never written."""
+    control = Control()
+    playback = control.playback
+    live = Session(SourceInfo("live", live=True), L)
+    control.publish(live)
+    rng = np.random.default_rng(channels)
+    block = rng.uniform(-1, 1, (3000, channels)).astype(np.float32)
+    native.load()[0].capture(playback._ctl, block, 2500)  # the input stream's kernel, (frames, channels)
+    expected = np.repeat(block[:2500, :1], 2, 1) if channels == 1 else block[:2500, :2]
+    if channels > 2:
+        expected = np.stack([block[:2500, 0::2].mean(1), block[:2500, 1::2].mean(1)], axis=1)
+    assert live.source.written == 2500
+    np.testing.assert_allclose(live.source._data[:2500], expected, rtol=0, atol=1e-6)
+    # The output has played nothing: the ring takes what fits and refuses a block more.
+    space = live.source_space()
+    stereo = np.zeros((space + 1, 2), np.float32)
+    playback.capture(stereo, space + 1)
+    assert playback.input_overflows == 1 and live.source.written == 2500
+    playback.capture(stereo, space)
+    assert playback.input_overflows == 1 and live.source.written == 2500 + space

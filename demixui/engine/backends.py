@@ -242,7 +242,9 @@ class PortAudioInput:
     """A sounddevice InputStream whose callback maps any channel count to stereo (the audio-file policy:
     mono duplicated, odd channels -> left, even -> right) into preallocated buffers and hands it on."""
 
-    def __init__(self, write, blocksize: int, sample_rate: int, device=None):
+    def __init__(self, write, blocksize: int, sample_rate: int, device=None, native=None):
+        """`native(channels)`: (C callback address, userData address, keep-alive) from
+        `Playback.native_input_stream`, which maps the channels itself; else `write` gets stereo blocks."""
         import sounddevice as sd
 
         self.index, self.name = resolve_device(device, "input")
@@ -252,9 +254,15 @@ class PortAudioInput:
                                     samplerate=sample_rate)
             self._stereo = np.zeros((16384, 2), np.float32)
             self._write = write
-            self.stream = sd.InputStream(samplerate=sample_rate, blocksize=blocksize, device=self.index,
-                                         channels=channels, dtype="float32", callback=self._callback,
-                                         latency=2 * blocksize / sample_rate)
+            settings = dict(samplerate=sample_rate, blocksize=blocksize, device=self.index, channels=channels,
+                            dtype="float32", latency=2 * blocksize / sample_rate)
+            if native is None:
+                self.stream = sd.InputStream(callback=self._callback, **settings)
+            else:
+                address, userdata, keep = native(channels)
+                self.stream = sd._StreamBase("input", callback=address, wrap_callback=None,
+                                             userdata=sd._ffi.cast("void *", userdata), **settings)
+                self.stream._demixui_cells = keep  # outlives the stream (see PortAudioOutput)
         except sd.PortAudioError as error:
             raise DeviceError(f"input device {self.name} refuses {sample_rate} Hz "
                               f"({_first_line(error)})") from None

@@ -82,7 +82,6 @@ class Engine:
         self._output_device = output_device
         self._input_device = input_device
         self._input = None
-        self._input_overflows = 0  # written by the input callback
         self._last_callbacks = 0
         self._reported_callback_errors = 0
         self._last_watch = time.monotonic()
@@ -152,7 +151,9 @@ class Engine:
                 self._publish(session)
                 self._output.set_input(self._live_write, signal)
             else:
-                self._input = PortAudioInput(self._live_write, self.blocksize, self.sample_rate, device)
+                native = self.playback.native_input_stream if self.playback.native else None
+                self._input = PortAudioInput(self._live_write, self.blocksize, self.sample_rate, device,
+                                             native=native)
                 info.name = f"live: {self._input.name}"
                 self._publish(Session(info, self._latency))
                 self._input.start()
@@ -396,14 +397,9 @@ class Engine:
             part.stop(timeout=1.0)
 
     def _live_write(self, block: np.ndarray, frames: int, time_info, status) -> None:
-        """Input callback (real-time): append the stereo block to the live session's source ring."""
-        session = self._session
-        if session is None or not session.info.live:
-            return
-        if session.source_space() < frames:
-            self._input_overflows += 1  # the output is not consuming (stalled): drop rather than overwrite
-            return
-        session.source.write(block[:frames])
+        """Input callback (real-time): append the stereo block to the live session's source ring (the
+        native input stream does the same without Python; see Playback.capture)."""
+        self.playback.capture(block, frames)
 
     def _report_error(self, message: str, fatal: bool = False) -> None:
         with self._error_lock:

@@ -6,7 +6,8 @@ click. `sys.setswitchinterval` only shortens the wait (one busy Python thread: 3
 block 128 on the JACK dummy server). Here the whole per-block algorithm of `playback.py` (ring reads, gain
 ramps, mute/solo/karaoke through the gains, the dry-mix crossfade, transport fades, the monitor copy,
 underrun counting) runs as compiled code on the cells of `shared.py`, and nothing in it touches a Python
-object, so no Python thread can hold it up.
+object, so no Python thread can hold it up. So does the live input callback (channels to stereo, into the
+source ring): a late input callback stalls a JACK cycle as surely as a late output one.
 
 Why numba (and not a C extension built with cffi): it ships as wheels for every platform the app runs on,
 so every user gets the native callback with no C compiler, while a C extension would need one at install
@@ -45,6 +46,8 @@ from demixui.engine.shared import (
     C_GAIN_SEEN,
     C_GAIN_VERSION,
     C_HOP,
+    C_INPUT_CHANNELS,
+    C_INPUT_OVERFLOWS,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -434,6 +437,44 @@ if _IMPORT_ERROR is None:
             out[k, 1] += fade[k, 1]
 
     @jit
+    def capture(ctl, indata, frames):
+        """Live input: append `frames` of `indata` `(>= frames, channels)` to the live session's source ring
+        as stereo (mono doubled, 2 as is, more: odd channels averaged to the left, even to the right), or drop
+        the block and count it when the output is not consuming (Engine._live_write)."""
+        current = ctl[C_SESSION]
+        acquire()
+        if current == 0:
+            return 0
+        s = carray(i64(current), (NB_SESSION_CELLS,))
+        if s[S_LIVE] == 0:
+            return 0
+        written = s[S_SOURCE_WRITTEN]
+        cap = s[S_SOURCE_CAPACITY]
+        if s[S_PLAY_POSITION] - s[S_LATENCY] + cap - written < frames:
+            ctl[C_INPUT_OVERFLOWS] += 1
+            return 0
+        acquire()  # the callback is done with the positions it released
+        source = carray(f32(s[S_SOURCE_DATA]), (cap, 2))
+        channels = indata.shape[1]
+        for k in range(frames):
+            row = (written + k) & (cap - 1)
+            if channels == 1:
+                source[row, 0] = indata[k, 0]
+                source[row, 1] = indata[k, 0]
+            elif channels == 2:
+                source[row, 0] = indata[k, 0]
+                source[row, 1] = indata[k, 1]
+            else:
+                for side in range(2):
+                    total = np.float32(0.0)
+                    for j in range(side, channels, 2):
+                        total += indata[k, j]
+                    source[row, side] = total / np.float32((channels - side + 1) // 2)
+        release()
+        s[S_SOURCE_WRITTEN] = written + frames
+        return 0
+
+    @jit
     def render(ctl, out, frames, underflow):
         """One device block: `out` `(>= frames, 2)` float32 filled in place (Playback._python_callback)."""
         if underflow:
@@ -455,10 +496,12 @@ _failure: str | None = None if _IMPORT_ERROR is None else f"numba unavailable ({
 
 
 class NativeCallback:
-    """`render(ctl, out, frames, underflow)` for Python callers; `address` of the PortAudio callback."""
+    """`render(ctl, out, frames, underflow)` and `capture(ctl, indata, frames)` for Python callers; `address`
+    and `input_address`: the PortAudio callbacks (output, live input)."""
 
-    def __init__(self, render, address: int):
+    def __init__(self, render, address: int, capture, input_address: int):
         self.render, self.address = render, address
+        self.capture, self.input_address = capture, input_address
 
 
 def load() -> tuple[NativeCallback | None, str]:
@@ -487,5 +530,13 @@ def _compile() -> NativeCallback:
         render(ctl, carray(f32(output), (n, 2)), n, (status & PA_OUTPUT_UNDERFLOW) != 0)
         return 0
 
+    @cfunc(signature, nopython=True, cache=True, error_model="numpy")
+    def pa_input_callback(input_, output, frames, time_info, status, user):
+        """PaStreamCallback of the live input stream: userData is the control block."""
+        ctl = carray(i64(user), (NB_CONTROL_CELLS,))
+        n = np.int64(frames)
+        capture(ctl, carray(f32(input_), (n, ctl[C_INPUT_CHANNELS])), n)
+        return 0
+
     shared.store = store_release
-    return NativeCallback(render, pa_callback.address)
+    return NativeCallback(render, pa_callback.address, capture, pa_input_callback.address)

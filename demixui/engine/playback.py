@@ -50,6 +50,8 @@ from demixui.engine.shared import (
     C_GAIN_SEEN,
     C_GAIN_VERSION,
     C_HOP,
+    C_INPUT_CHANNELS,
+    C_INPUT_OVERFLOWS,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -124,6 +126,7 @@ class Playback:
     live_target = _Cell(C_LIVE_TARGET)  # live buffer (input written minus play position) kept, set at start
     drift_corrections = _Cell(C_DRIFT_CORRECTIONS)
     monitor_read = _Cell(C_MONITOR_READ)  # analysis thread writes: the monitor is read up to here
+    input_overflows = _Cell(C_INPUT_OVERFLOWS)  # input callback writes
     wet = _Cell(F_WET, floats=True)
     transport = _Cell(F_TRANSPORT, floats=True)
     _prefill_waited = _Cell(C_PREFILL_WAITED)
@@ -208,6 +211,28 @@ class Playback:
         if self._native is None:
             return None
         return self._native.address, shared.address(self._ctl), self
+
+    def native_input_stream(self, channels: int) -> tuple[int, int, object]:
+        """(input callback address, userData address, what must outlive the stream) for a live input stream
+        of `channels` channels (native callback only)."""
+        shared.store(self._ctl, C_INPUT_CHANNELS, channels)
+        return self._native.input_address, shared.address(self._ctl), self
+
+    def capture(self, block: np.ndarray, frames: int) -> None:
+        """Live input from a Python caller (the null backend's clock, the Python input callback): append
+        `block[:frames]` `(frames, 2)` to the live session's source ring, or drop it and count an overflow
+        when the output is not consuming. Native when loaded (the same code the input stream calls)."""
+        if self._native is not None:
+            assert block.flags.c_contiguous, block.flags
+            self._native.capture(self._ctl, block, frames)
+            return
+        session = self._engine._session
+        if session is None or not session.info.live:
+            return
+        if session.source_space() < frames:
+            self._ctl[C_INPUT_OVERFLOWS] += 1  # the output is not consuming (stalled): drop, never overwrite
+            return
+        session.source.write(block[:frames])
 
     def publish_session(self, session: Session | None) -> None:
         """Control thread: the session the callback plays from its next block."""

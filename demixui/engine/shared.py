@@ -62,7 +62,10 @@ C_RAMP_POS = 27  # samples into the current gain ramp (>= C_RAMP: done)
 C_GAIN_SEEN = 28  # the gain version the current ramp heads to
 C_MONITOR_WRITTEN = 29  # monitor positions below this are written
 C_CALLBACK_ERRORS = 30  # Python callback only: exceptions caught (the native one cannot raise)
-NB_CONTROL_CELLS = 32
+# live input: the input callback (native, or Engine._live_write) appends to the live session's source ring
+C_INPUT_OVERFLOWS = 31  # input callback: blocks dropped because the output was not consuming
+C_INPUT_CHANNELS = 32  # control thread, before the input stream starts: the device's channel count
+NB_CONTROL_CELLS = 40
 
 # -- float cells (float32); all callback-owned except the target slots (control thread) ----------------------
 F_WET = 0  # 1 while separated stems play, 0 on the dry mix, between during a crossfade

@@ -171,3 +171,10 @@ def test_stats_reads_stem_files(tmp_path, capsys):
     centroid = next(line for line in out.splitlines() if line.startswith("spectral centroid"))
     vocals, drums, bass, other = (float(cell) for cell in centroid.split()[-5:-1])
     assert (vocals, drums, bass, other) == pytest.approx((3000.0, 300.0, 1000.0, 80.0), rel=0.02)
+
+
+def test_a_missing_real_folder_fails_before_any_work(tmp_path, capsys):
+    generated = tiny_folder(tmp_path / "gen", 2000.0, nb_tracks=1)
+    assert main(["data", "stats", str(generated), "--against", str(tmp_path / "missing")]) == 1
+    captured = capsys.readouterr()
+    assert "reading" not in captured.err and "missing: no such folder" in captured.err

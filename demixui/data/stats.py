@@ -97,8 +97,8 @@ def track_stats(track: Path) -> dict:
     return out
 
 
-def folder_rows(folder: Path, progress: bool = False) -> list[dict]:
-    tracks = list_tracks(folder)
+def folder_rows(folder: Path, progress: bool = False, tracks: list[Path] | None = None) -> list[dict]:
+    tracks = list_tracks(folder) if tracks is None else tracks
     if progress:
         print(f"reading {folder} ({len(tracks)} tracks) ...", file=sys.stderr, end=" ", flush=True)
     started = time.process_time()
@@ -160,7 +160,9 @@ def print_medians(rows: list[dict]) -> None:
 def print_comparison(folders: list[Path], progress: bool = True) -> int:
     """Per part, each statistic's median in every folder, then the first folder against each other one."""
     names = [folder.resolve().name[:15] for folder in folders]
-    tables = [medians(folder_rows(folder, progress)) for folder in folders]
+    track_lists = [list_tracks(folder) for folder in folders]  # every folder checked before the long part
+    tables = [medians(folder_rows(folder, progress, tracks))
+              for folder, tracks in zip(folders, track_lists, strict=True)]
     width = max(10, *(len(name) for name in names))
     against = [f"vs {name}"[:width] for name in names[1:]]
     print(f"{names[0]} (generated) against {', '.join(names[1:])}: medians over tracks; differences in the "

@@ -23,6 +23,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from demixui.engine.midi_input import list_input_ports
+
 BLOCK_SIZES = tuple(2**k for k in range(6, 13))  # 64 .. 4096 frames
 DEFAULT_BLOCKSIZE = 256
 MAX_RECENT = 8
@@ -35,6 +37,7 @@ class AudioSettings:
     blocksize: int = DEFAULT_BLOCKSIZE
     model_path: str | None = None  # None: the bundled default model
     live_input: bool = False
+    midi_port: str | None = None  # MIDI input port; None: every port
 
 
 @dataclass
@@ -63,6 +66,7 @@ class AppSettings:
             blocksize=blocksize if blocksize in BLOCK_SIZES else DEFAULT_BLOCKSIZE,
             model_path=self._text("model/path"),
             live_input=str(self.store.value("audio/live_input", "false")).lower() == "true",
+            midi_port=self._text("midi/port"),
         )
 
     def save_audio(self, audio: AudioSettings) -> None:
@@ -72,6 +76,15 @@ class AppSettings:
         self.store.setValue("audio/blocksize", int(audio.blocksize))
         self.store.setValue("model/path", audio.model_path or "")
         self.store.setValue("audio/live_input", "true" if audio.live_input else "false")
+        self.store.setValue("midi/port", audio.midi_port or "")
+        self.store.sync()
+
+    def midi_mapping(self) -> str | None:
+        """The MIDI controller mapping as JSON (demixui.engine.midi.MidiMap.to_json), None when none saved."""
+        return self._text("midi/mapping")
+
+    def save_midi_mapping(self, text: str) -> None:
+        self.store.setValue("midi/mapping", text)
         self.store.sync()
 
     def recent_files(self) -> list[str]:
@@ -106,7 +119,7 @@ def list_devices() -> tuple[list[str], list[str]]:
 class SettingsDialog(QDialog):
     """Edits an AudioSettings; `values()` reads the result. Opened with `open()`, never a blocking exec()."""
 
-    def __init__(self, audio: AudioSettings, parent: QWidget | None = None, devices=None):
+    def __init__(self, audio: AudioSettings, parent: QWidget | None = None, devices=None, midi_ports=None):
         super().__init__(parent)
         self.setWindowTitle("demixui settings")
         outputs, inputs = devices if devices is not None else list_devices()
@@ -126,6 +139,10 @@ class SettingsDialog(QDialog):
         bundled.clicked.connect(self.model_edit.clear)
         self.live_box = QCheckBox("Separate the live input instead of a file")
         self.live_box.setChecked(audio.live_input)
+        self.midi_box = self._device_box(midi_ports if midi_ports is not None else list_input_ports(),
+                                         audio.midi_port)
+        self.midi_box.setItemText(0, "All MIDI inputs")
+        self.midi_box.setToolTip("MIDI controller input (MIDI ▸ MIDI learn maps its controls)")
 
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_edit, 1)
@@ -137,6 +154,7 @@ class SettingsDialog(QDialog):
         form.addRow("Block size", self.blocksize_box)
         form.addRow("Model", model_row)
         form.addRow("", self.live_box)
+        form.addRow("MIDI input", self.midi_box)
         standard = QDialogButtonBox.StandardButton
         buttons = QDialogButtonBox(standard.Ok | standard.Cancel)
         buttons.accepted.connect(self.accept)
@@ -172,4 +190,5 @@ class SettingsDialog(QDialog):
             blocksize=int(self.blocksize_box.currentData()),
             model_path=self.model_edit.text().strip() or None,
             live_input=self.live_box.isChecked(),
+            midi_port=self.midi_box.currentData(),
         )

@@ -25,6 +25,7 @@ from demixui.engine import STEMS, EngineSnapshot
 from demixui.errors import DemixError
 from demixui.ui.banner import Banner
 from demixui.ui.keys import SHORTCUTS_HELP, build_menu, build_shortcuts
+from demixui.ui.midi import MidiController, build_midi_menu
 from demixui.ui.mixer import MixerPanel
 from demixui.ui.monitor import MonitorPanel
 from demixui.ui.recording import RecordingControl
@@ -109,6 +110,9 @@ class MainWindow(QMainWindow):
 
         build_menu(self)
         build_shortcuts(self)
+        self.midi = MidiController(self)  # MIDI controllers: mapping, learn, input ports (demixui/ui/midi.py)
+        build_midi_menu(self, self.midi)
+        self.midi.open_ports(settings.audio.midi_port)
         self._connect()
         self.transport.set_recent_files(settings.recent_files())
         geometry = settings.store.value("window/geometry")
@@ -274,6 +278,8 @@ class MainWindow(QMainWindow):
         """Apply the changed settings on the worker, and remember them once they took."""
         old = self.settings.audio
         engine = self.engine
+        if new.midi_port != old.midi_port:
+            self.midi.open_ports(new.midi_port)
         if engine is None:
             if self.engine_factory is not None:
                 self.build_engine(new, lambda: self.settings.save_audio(new))
@@ -356,6 +362,7 @@ class MainWindow(QMainWindow):
             return
         self._closed = True
         self.timer.stop()
+        self.midi.close()
         if self.recording.active and self.engine is not None:
             self.engine.stop_recording()  # keep what was recorded: the file is finished, not dropped
         self.settings.store.setValue("window/geometry", self.saveGeometry())

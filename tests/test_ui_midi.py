@@ -124,7 +124,8 @@ def test_learn_by_clicking_a_button_then_pressing_a_pad(qtbot, window, wav_path)
     assert window.mixer.karaoke_button.isChecked()
 
     send_from_midi_thread(window, cc(64, 127), cc(64, 0))  # play
-    qtbot.waitUntil(lambda: engine.snapshot().state == "playing", timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: engine.snapshot().position_s > 0.3, timeout=WAIT_MS)  # as playing_window() does
+    assert engine.snapshot().state == "playing"
     send_from_midi_thread(window, note_on(38))  # seek 5 s forward
     qtbot.waitUntil(lambda: engine.snapshot().position_s > 4.5, timeout=WAIT_MS)
     send_from_midi_thread(window, cc(64, 127))  # pause

@@ -17,13 +17,14 @@ def test_xruns_measures_the_silent_client_and_the_app_under_a_busy_thread(tiny_m
     require_executable("jackd")  # a skip locally where it is missing, a failure in CI
     require_executable("jack_wait")
     out = tmp_path / "rows.json"
-    assert xruns.main(["--seconds", "2", "--warmup", "1", "--blocks", "128", "--scenarios", "silent,busy",
-                       "--model", tiny_model_path, "--json", str(out)]) == 0
+    assert xruns.main(["--seconds", "2", "--rounds", "2", "--warmup", "1", "--blocks", "128",
+                       "--scenarios", "silent,busy", "--model", tiny_model_path, "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
     assert [(r["blocksize"], r["scenario"]) for r in rows] == [(128, "silent"), (128, "busy")], rows
     silent, busy = rows
-    assert "error" not in silent and not busy.get("error"), rows
+    assert not silent.get("error") and not busy.get("error"), rows
     assert busy["callback"] == "native (numba)" and busy["app_underruns"] == 0, rows
+    assert busy["rounds"] == 2 and busy["seconds"] == 2.0, rows  # two rounds of 1 s, summed
     # Two seconds of 128-sample blocks are ~690 callbacks: the busy thread did not starve the callback.
     assert busy["callbacks"] >= 0.9 * 2 * 44100 / 128, rows
     table = capsys.readouterr().out

@@ -29,6 +29,8 @@ numba cannot be imported or compiled, `load()` says why and the engine runs the 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from demixui.engine import shared
@@ -105,7 +107,10 @@ else:
     _IMPORT_ERROR = None
 
 if _IMPORT_ERROR is None:
-    jit = njit(nogil=True, cache=True, error_model="numpy", boundscheck=False)
+    # numba caches next to the source file (or in the user cache); a frozen app may have no source file, and
+    # numba refuses cache=True without one: there it compiles at every start instead.
+    CACHE = os.path.isfile(__file__)
+    jit = njit(nogil=True, cache=CACHE, error_model="numpy", boundscheck=False)
 
     def pointer_to(nbtype):
         @intrinsic
@@ -522,7 +527,7 @@ def _compile() -> NativeCallback:
     signature = types.int32(types.voidptr, types.voidptr, types.ulong, types.voidptr, types.ulong,
                             types.voidptr)
 
-    @cfunc(signature, nopython=True, cache=True, error_model="numpy")
+    @cfunc(signature, nopython=True, cache=CACHE, error_model="numpy")
     def pa_callback(input_, output, frames, time_info, status, user):
         """PaStreamCallback: userData is the control block; returns paContinue."""
         ctl = carray(i64(user), (NB_CONTROL_CELLS,))
@@ -530,7 +535,7 @@ def _compile() -> NativeCallback:
         render(ctl, carray(f32(output), (n, 2)), n, (status & PA_OUTPUT_UNDERFLOW) != 0)
         return 0
 
-    @cfunc(signature, nopython=True, cache=True, error_model="numpy")
+    @cfunc(signature, nopython=True, cache=CACHE, error_model="numpy")
     def pa_input_callback(input_, output, frames, time_info, status, user):
         """PaStreamCallback of the live input stream: userData is the control block."""
         ctl = carray(i64(user), (NB_CONTROL_CELLS,))

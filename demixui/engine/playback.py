@@ -185,9 +185,12 @@ class Playback:
         if os.environ.get(CALLBACK_ENV, "native") == "python":
             self.audio_callback = f"python ({CALLBACK_ENV}=python)"
         else:
-            from demixui.engine import native
+            try:
+                from demixui.engine import native
 
-            self._native, why = native.load()
+                self._native, why = native.load()
+            except Exception as error:  # noqa: BLE001 - numba broken at import: the fallback, with why
+                self._native, why = None, f"native callback unavailable: {type(error).__name__}: {error}"
             self.audio_callback = "native (numba)" if self._native else f"python ({why})"
         if self._native is not None:
             self.callback = self._native_callback

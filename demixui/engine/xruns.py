@@ -12,6 +12,8 @@ must be installed) and these clients play through it one after another, each in 
 - busy thread: headless playback while a thread of the same process runs a pure-Python CPU-bound loop.
   With a Python audio callback this costs hundreds of underruns; with the native one it should cost none.
 
+With `--rounds R` every client runs R times for seconds / R, in turn, and the counts are summed: on a
+machine whose load drifts (the silent client's floor moves with it) this weighs on every client alike.
 Each client plays `--warmup` seconds first (a JACK client's connection often costs one xrun; counted apart
 as start-up) and then `--seconds`, and reports the device underruns (PortAudio's output-underflow flag),
 the app underruns (blocks the dry mix stood in for late stems), callbacks and, for the window, UI frames per
@@ -182,12 +184,12 @@ CLIENTS = {"silent": client_silent, "headless": client_headless, "window": clien
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------------
-def run_client(server: JackDummy, scenario: str, blocksize: int, args, audio: str) -> dict:
+def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float, args, audio: str) -> dict:
     command = [sys.executable, "-m", "demixui.engine.xruns", "--client", scenario, "--blocks", str(blocksize),
-               "--seconds", str(args.seconds), "--warmup", str(args.warmup), "--audio", audio]
+               "--seconds", str(seconds), "--warmup", str(args.warmup), "--audio", audio]
     if args.model:
         command += ["--model", args.model]
-    limit = args.seconds + args.warmup + 180
+    limit = seconds + args.warmup + 180
     env = {**server.env, CALLBACK_ENV: args.callback}
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
@@ -199,9 +201,27 @@ def run_client(server: JackDummy, scenario: str, blocksize: int, args, audio: st
     return json.loads(lines[-1])
 
 
-def table(rows: list[dict], seconds: float, warmup: float) -> str:
-    lines = [f"Device underruns in {seconds:g} s (after {warmup:g} s of warm-up) on a JACK dummy server, "
-             f"44.1 kHz, period = block; {os.cpu_count()} CPUs",
+def combine(parts: list[dict]) -> dict:
+    """One row from a client's rounds: counts summed, the load and UI frame rate averaged."""
+    if any("device_underruns" not in part for part in parts):
+        return next(part for part in parts if "device_underruns" not in part)
+    row = dict(parts[-1])
+    for key in ("device_underruns", "startup_underruns", "callbacks", "seconds"):
+        row[key] = sum(part[key] for part in parts)
+    apps = [part["app_underruns"] for part in parts]
+    row["app_underruns"] = None if apps[0] is None else sum(apps)
+    row["load"] = [sum(part["load"][i] for part in parts) / len(parts) for i in range(3)]
+    if "ui_fps" in row:
+        row["ui_fps"] = sum(part["ui_fps"] for part in parts) / len(parts)
+    row["error"] = "; ".join(part["error"] for part in parts if part.get("error")) or None
+    row["rounds"] = len(parts)
+    return row
+
+
+def table(rows: list[dict], seconds: float, warmup: float, rounds: int = 1) -> str:
+    split = f" in {rounds} alternating rounds" if rounds > 1 else ""
+    lines = [f"Device underruns in {seconds:g} s{split} (each after {warmup:g} s of warm-up) on a JACK dummy "
+             f"server, 44.1 kHz, period = block; {os.cpu_count()} CPUs",
              f"{'block':>5}  {'client':<23} {'device':>6} {'app':>4} {'start-up':>8} {'callbacks':>9} "
              f"{'load 1/5 min':>12}  {'target':<6} callback / notes"]
     floor: dict[int, int] = {}
@@ -233,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per client (60)")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds played before counting (2)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="split the seconds into this many rounds of every client in turn, so that a "
+                             "machine whose load drifts weighs on every client alike (1)")
     parser.add_argument("--blocks", default="64,128,256", help="block sizes, comma-separated")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"any of {','.join(SCENARIOS)}")
     parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
@@ -259,17 +282,22 @@ def main(argv: list[str] | None = None) -> int:
         sf.write(audio, synthetic_music(30.0), SR, subtype="FLOAT")
         for block in blocks:
             server = JackDummy(block)
+            parts: dict[str, list[dict]] = {scenario: [] for scenario in scenarios}
             try:
-                for scenario in scenarios:
-                    row = {"blocksize": block, "scenario": scenario, "seconds": args.seconds,
-                           **run_client(server, scenario, block, args, audio), "load": os.getloadavg()}
-                    rows.append(row)
-                    print(table([r for r in rows if r["blocksize"] == block], args.seconds,
-                                args.warmup).splitlines()[-1], flush=True)
+                for round_index in range(args.rounds):
+                    for scenario in scenarios:
+                        seconds = args.seconds / args.rounds
+                        part = {"blocksize": block, "scenario": scenario, "seconds": seconds,
+                                **run_client(server, scenario, block, seconds, args, audio),
+                                "load": os.getloadavg()}
+                        parts[scenario].append(part)
+                        line = table([part], seconds, args.warmup).splitlines()[-1]
+                        print(f"{line}  (round {round_index + 1}/{args.rounds})", flush=True)
             finally:
                 server.stop()
+            rows += [combine(parts[scenario]) for scenario in scenarios]
     print()
-    print(table(rows, args.seconds, args.warmup))
+    print(table(rows, args.seconds, args.warmup, args.rounds))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     return 0

@@ -84,8 +84,10 @@ class Engine:
         self._input = None
         self._last_callbacks = 0
         self._reported_callback_errors = 0
+        self.playback = Playback(self, len(STEMS), self.sample_rate)  # loads the native callback: up to 15 s
+        # The watchdog's first look is half a second after the threads start (the output is opened and
+        # started meanwhile), not after the Playback was built: loading numba may take longer than that.
         self._last_watch = time.monotonic()
-        self.playback = Playback(self, len(STEMS), self.sample_rate)
         self.audio_callback = self.playback.audio_callback  # "native (numba)" or "python (why)"
         self.analysis = Analysis(self, self.playback, STEMS, self.sample_rate)
         self.worker = InferenceWorker(self, self._model)
@@ -97,8 +99,9 @@ class Engine:
         for part in (self.worker, self.reader, self.analysis):
             part.start()
         try:
-            self._output = self._open_output(output_device, self.blocksize)
-            self._output.start()
+            output = self._open_output(output_device, self.blocksize)
+            output.start()
+            self._output = output  # only once started: the watchdog takes an unstarted output for a dead one
         except BaseException:
             self._stop_threads()
             raise

@@ -260,8 +260,13 @@ class Playback:
     # -- the callbacks ---------------------------------------------------------------------------------------
     def _native_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
         """The null backend's entry to the native kernel (it releases the GIL while it renders)."""
-        assert outdata.shape[0] >= frames and outdata.flags.c_contiguous, (outdata.shape, frames)
-        self._native.render(self._ctl, outdata, frames, bool(status.output_underflow))
+        try:
+            assert outdata.shape[0] >= frames and outdata.flags.c_contiguous, (outdata.shape, frames)
+            self._native.render(self._ctl, outdata, frames, bool(status.output_underflow))
+        except Exception as error:  # noqa: BLE001 - as in _python_callback: silence and a report, not a dead clock
+            outdata[:frames] = 0.0
+            self._ctl[C_CALLBACK_ERRORS] += 1
+            self.last_callback_error = f"{type(error).__name__}: {error}"
 
     def _python_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
         """sounddevice's output callback signature; `outdata` is `(frames, 2)` float32, filled in place."""

@@ -126,10 +126,13 @@ def test_learn_by_clicking_a_button_then_pressing_a_pad(qtbot, window, wav_path)
     send_from_midi_thread(window, cc(64, 127), cc(64, 0))  # play
     qtbot.waitUntil(lambda: engine.snapshot().position_s > 0.3, timeout=WAIT_MS)  # as playing_window() does
     assert engine.snapshot().state == "playing"
-    send_from_midi_thread(window, note_on(38))  # seek 5 s forward
-    qtbot.waitUntil(lambda: engine.snapshot().position_s > 4.5, timeout=WAIT_MS)
     send_from_midi_thread(window, cc(64, 127))  # pause
     qtbot.waitUntil(lambda: engine.snapshot().state == "paused", timeout=WAIT_MS)
+    # Seek while paused: on a busy machine the 8-s file could otherwise reach its end (state "ended")
+    # between the seek and the pause.
+    before = engine.snapshot().position_s
+    send_from_midi_thread(window, note_on(38))  # seek 5 s forward
+    qtbot.waitUntil(lambda: engine.snapshot().position_s > before + 4.5, timeout=WAIT_MS)
 
 
 def test_an_encoder_nudges_the_karaoke_amount(qtbot, window):

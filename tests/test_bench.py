@@ -181,3 +181,14 @@ def test_headlines_are_peer_over_ours():
     assert items["Peer A"]["compute_ratio"] == pytest.approx(10.0)
     assert "cannot run in real time" in items["Peer B"]["text"] and "latency_ratio" not in items["Peer B"]
     assert "Peer C" not in items
+
+
+def test_a_new_bench_document_keeps_sections_other_tools_wrote():
+    from demixui.bench.document import kept_sections
+
+    previous = ("# Benchmarks\n\n## Headline ratios\n\n- old\n\n## Tables\n\n| a |\n\n## Method\n\nrules\n\n"
+                "## Clicks under load: device underruns\n\n| client | underruns |\n| silent | 3 |\n")
+    kept = kept_sections(previous)
+    assert kept.startswith("## Clicks under load") and "| silent | 3 |" in kept
+    assert "old" not in kept and "rules" not in kept
+    assert kept_sections("# Benchmarks\n\n## Tables\n\n| a |\n") == ""

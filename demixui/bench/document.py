@@ -67,6 +67,21 @@ def render_document(report: dict, rows: list[Row], command: str) -> str:
     return "\n".join(lines)
 
 
+BENCH_SECTIONS = ("Headline ratios", "Tables", "Method")
+
+
+def kept_sections(previous: str) -> str:
+    """The `## ` sections of an earlier BENCHMARKS.md that `demixui bench` does not write (measured by other
+    tools, such as `python -m demixui.engine.xruns`), so a new run keeps them; "" if none."""
+    kept, keep = [], False
+    for line in previous.splitlines():
+        if line.startswith("## "):
+            keep = line[3:].strip() not in BENCH_SECTIONS
+        if keep:
+            kept.append(line)
+    return "\n".join(kept).strip()
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename."""
     path = Path(path)

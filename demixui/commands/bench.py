@@ -116,7 +116,7 @@ def build_options(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from demixui.bench.document import render_document, write_text_atomic
+    from demixui.bench.document import kept_sections, render_document, write_text_atomic
     from demixui.bench.machine import machine_line
     from demixui.bench.suite import run_bench
     from demixui.bench.table import render_text
@@ -140,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     if args.markdown is not None:
-        write_text_atomic(args.markdown, render_document(report, rows, command))
+        text = render_document(report, rows, command)
+        previous = Path(args.markdown).read_text(encoding="utf-8") if Path(args.markdown).is_file() else ""
+        kept = kept_sections(previous)  # sections other tools measured stay
+        write_text_atomic(args.markdown, text + ("\n\n" + kept + "\n" if kept else "\n"))
     return 0
 

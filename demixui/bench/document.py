@@ -37,7 +37,8 @@ How to read it:
   latency + live buffer (no device). Its times are wall clock, so the machine's load shows in them. Each block
   size ran {engine_seconds:g} s (default 45 s rather than 5 minutes, so that the whole bench stays under 15
   minutes; `--engine-seconds 300` for 5 minutes each).
-- **Quality**: challenge SDR (dB) from `demixui evaluate`'s code on the synthetic test set: floor = the
+- **Quality**: challenge SDR (dB) from `demixui evaluate`'s code on the test set the table's notes name
+  (`--test-set`: real music such as NI stem files, or our synthetic `data/test`): floor = the
   mixture as every stem's estimate, ceiling = the oracle ratio mask of our STFT with the mixture's phase.
 """
 

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"T={temperature:<5g} " + " ".join(f"{stem}={value:.2f}" for stem, value in scores.items()),
               flush=True)
     best = max(results, key=results.get)
-    print(f"best: --temperature {best:g} ({results[best] - results.get(1.0, results[best]):+.2f} dB vs T=1)")
+    against = f" ({results[best] - results[1.0]:+.2f} dB vs T=1)" if 1.0 in results else ""
+    print(f"best: --temperature {best:g}{against}")
     return 0
 
 

@@ -101,6 +101,8 @@ def test_open_file_then_play_and_pause(qtbot, window, wav_path):
     qtbot.wait(300)
     assert window.engine.snapshot().position_s == pytest.approx(position, abs=0.05)
     assert window.settings.recent_files()[0].endswith("song.wav")
+    # The monitor says which audio callback runs: the native one unless numba is missing.
+    assert f"callback {window.engine.snapshot().audio_callback}" in window.monitor.details.text()
 
 
 def test_each_fader_sets_its_stem_gain(qtbot, window, wav_path):

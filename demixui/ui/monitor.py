@@ -211,5 +211,5 @@ class MonitorPanel(QFrame):
         device = snap.output_device if snap.output_device not in (None, "") else "default device"
         self.details.setText(
             f"{snap.model_name} · {snap.sample_rate / 1000:g} kHz · block {snap.blocksize} · {device}"
-            f" · callback {snap.audio_callback}"  # native (no Python thread can delay it) or the Python fallback
+            f" · callback {snap.audio_callback}"  # native, or the Python fallback
         )

@@ -36,6 +36,7 @@ import uuid
 from pathlib import Path
 
 from demixui.engine.playback import CALLBACK_ENV
+from demixui.errors import DeviceError
 
 SR = 44100
 JACK_DEVICE = "system JACK"  # matched against 'name, host API' by resolve_device
@@ -45,21 +46,23 @@ LABELS = {"silent": "silent client", "headless": "headless playback", "window": 
 
 
 class JackDummy:
-    """`jackd --realtime -d dummy -r 44100 -p PERIOD` under a private name; `env` reaches it."""
+    """`jackd --realtime -d dummy -r RATE -p PERIOD` under a private name (so parallel runs do not collide);
+    `env` reaches it. Also the tests' JACK server (tests/jack_server.py). DeviceError if it cannot start."""
 
-    def __init__(self, period: int):
+    def __init__(self, period: int, rate: int = SR):
         jackd, wait = shutil.which("jackd"), shutil.which("jack_wait")
         if jackd is None or wait is None:
-            raise SystemExit("xruns: jackd and jack_wait are needed (Debian: apt install jackd2)")
-        name = f"demixui-xruns-{uuid.uuid4().hex[:8]}"
+            raise DeviceError("jackd and jack_wait are needed (Debian: apt install jackd2)")
+        name = f"demixui-jack-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1",
                     "JACK_NO_START_SERVER": "1"}
-        self.process = subprocess.Popen([jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(SR),
+        self.process = subprocess.Popen([jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(rate),
                                          "-p", str(period)], env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.STDOUT)
         if subprocess.run([wait, "-w", "-t", "10"], env=self.env, capture_output=True).returncode != 0:
+            status = self.process.poll()
             self.stop()
-            raise SystemExit("xruns: the JACK dummy server did not start")
+            raise DeviceError(f"the JACK dummy server did not start (exit status {status})")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -281,7 +284,10 @@ def main(argv: list[str] | None = None) -> int:
         audio = str(Path(folder) / "music.wav")
         sf.write(audio, synthetic_music(30.0), SR, subtype="FLOAT")
         for block in blocks:
-            server = JackDummy(block)
+            try:
+                server = JackDummy(block)
+            except DeviceError as error:
+                raise SystemExit(f"xruns: {error}") from None
             parts: dict[str, list[dict]] = {scenario: [] for scenario in scenarios}
             try:
                 for round_index in range(args.rounds):

@@ -187,17 +187,26 @@ def check_output(input_path: Path, target: Path, overwrite: bool, output_format:
         check_output_dir(input_path, target, overwrite, stems, inputs)
 
 
+def _target_to_replace(input_path: Path, target: Path, overwrite: bool, inputs: Iterable[Path | None],
+                       what: str) -> bool:
+    """The checks both outputs share: the output root is a folder, `target` is not and holds no input, and an
+    existing `target` needs `overwrite`. True when `target` exists (the caller checks that it is ours)."""
+    out_root = target.parent
+    if out_root.exists() and not out_root.is_dir():
+        raise AudioFileError(f"{out_root}: the output folder exists and is not a folder")
+    refuse_inputs(target, [input_path, *inputs], what)
+    if not (target.exists() or target.is_symlink()):
+        return False
+    if not overwrite:
+        raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
+    return True
+
+
 def check_output_file(input_path: Path, target: Path, overwrite: bool,
                       inputs: Iterable[Path | None] = ()) -> None:
     """Refuse a stem file that is, or is a link to, the input or any of `inputs`, and an existing one unless
     `overwrite`; even then only a plain file that is an NI stem file (holds a `stem` box) is replaced."""
-    out_root = target.parent
-    if out_root.exists() and not out_root.is_dir():
-        raise AudioFileError(f"{out_root}: the output folder exists and is not a folder")
-    refuse_inputs(target, [input_path, *inputs], "stem file")
-    if target.exists() or target.is_symlink():
-        if not overwrite:
-            raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
+    if _target_to_replace(input_path, target, overwrite, inputs, "stem file"):
         if target.is_symlink() or not target.is_file():
             raise AudioFileError(f"{target} exists and is not a plain file; not replacing it")
         try:
@@ -211,13 +220,7 @@ def check_output_dir(input_path: Path, target: Path, overwrite: bool, stems: Ite
     """Refuse an output root that is not a folder, an output folder that is or holds the input or any of
     `inputs` (the batch's other inputs, the model file), and an existing output folder unless `overwrite`;
     even then only a folder of nothing but this app's stem files (`<stem>.wav` of `stems`) is replaced."""
-    out_root = target.parent
-    if out_root.exists() and not out_root.is_dir():
-        raise AudioFileError(f"{out_root}: the output folder exists and is not a folder")
-    refuse_inputs(target, [input_path, *inputs], "output folder")
-    if target.exists() or target.is_symlink():
-        if not overwrite:
-            raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
+    if _target_to_replace(input_path, target, overwrite, inputs, "output folder"):
         if target.is_symlink() or not target.is_dir():
             raise AudioFileError(f"{target} exists and is not a folder; not replacing it")
         ours = {f"{stem}.wav" for stem in stems}

@@ -36,7 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fresh optimiser and counters); the network size comes from it")
     parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default=None,
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
-                        "lowlatency: n_fft 512 hop 128, 8.7 ms)")
+                        "lowlatency: n_fft 512 hop 128, 8.7 ms). With --init of another STFT but the same core, the "
+                        "weights are carried over to this STFT (demixui/model/retarget.py)")
     parser.add_argument("--augment", choices=["standard", "real"], default="standard",
                         help="standard: per-stem gain, channel swap, polarity flip, stems remixed across "
                              "tracks; real: also mixes made narrow or mono, darker or low-passed, and "
@@ -108,7 +109,12 @@ def run(args: argparse.Namespace) -> int:
     if args.init:
         init, init_data = initial_model(args.init)
         if args.config and CONFIGS[args.config] != init.config:
-            raise DemixError(f"--init {args.init} is not a '{args.config}' network; leave out --config")
+            from demixui.model.retarget import core_matches, retarget
+
+            if not core_matches(init.config, CONFIGS[args.config]):
+                raise DemixError(f"--init {args.init} is not a '{args.config}' network; leave out --config")
+            init = retarget(init, CONFIGS[args.config])  # same core, another STFT: carry the weights over
+            init_data += f", carried over to n_fft {init.config.n_fft} hop {init.config.hop}"
     if state:
         config = ModelConfig.from_dict(state["config"])
     else:

@@ -1,3 +1,4 @@
 from demixui.cli import entry_point
 
-entry_point()
+if __name__ == "__main__":  # not when a worker process of `separate --jobs` imports it
+    entry_point()

@@ -131,4 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry_point() -> None:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen app's `separate --jobs` workers start here, not main()
     sys.exit(main())

@@ -327,9 +327,9 @@ def test_sigterm_and_sighup_remove_the_temporary_folder_as_ctrl_c_does(tiny_mode
 
     write_music(tmp_path / "song.wav", 10 * 44100)
     out = tmp_path / "out"
-    script = ("import time, demixui.model.offline as o\n"
-              "write = o._StemWriter.write\n"
-              "o._StemWriter.write = lambda self, audio: (time.sleep(0.05), write(self, audio))[1]\n"
+    script = ("import time, demixui.model.stemwriters as o\n"
+              "write = o.StemWriter.write\n"
+              "o.StemWriter.write = lambda self, audio: (time.sleep(0.05), write(self, audio))[1]\n"
               "from demixui.cli import main\n"
               f"raise SystemExit(main(['separate', '--no-progress', {str(tmp_path / 'song.wav')!r}, '-o', "
               f"{str(out)!r}, '--model', {tiny_model_path!r}]))\n")

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from demixui.data.musdb import STEMS, list_tracks, load_track, track_name
-from demixui.model.offline import run_aligned, separate_array
+from demixui.model.offline import separate_array
+from demixui.model.pipeline import run_aligned
 from demixui.model.runtime import SeparatorModel
 from dsp.metrics import framewise_sdr_median, sdr
 from dsp.mixphase import apply_masks
@@ -78,7 +79,7 @@ def oracle_ratio_mask(mixture: np.ndarray, stems: np.ndarray, config: StftConfig
         return samples.reshape(nb_frames * config.hop, nb_stems, nb_channels)
 
     out = np.zeros((nb_samples, nb_stems, nb_channels), dtype=np.float32)
-    run_aligned(analyse, synthesise, [mixture, *stems], out, config.latency_samples, config.hop,
+    run_aligned([analyse, synthesise], [mixture, *stems], out, config.latency_samples, config.hop,
                 block_frames * config.hop)
     return np.ascontiguousarray(out.transpose(1, 0, 2))
 

@@ -11,18 +11,25 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 from demixui.audiofile import StreamResampler, audio_info, read_audio_blocks
 from demixui.errors import AudioFileError, ModelOutputError
+from demixui.model.pipeline import run_aligned, stream_aligned
 from demixui.model.runtime import DEFAULT_MAX_FRAMES, SeparatorModel
+from demixui.model.stemwriters import (
+    AlignedStem,
+    StemStream,
+    StemWriter,
+    give_usual_permissions,
+    move_dir_into_place,
+    move_file_into_place,
+)
 from demixui.outputs import (
     os_cause,
     refuse_inputs,
@@ -42,20 +49,22 @@ def separate_array(
     mix: np.ndarray,
     block_frames: int = DEFAULT_MAX_FRAMES,
     progress: Callable[[int], None] | None = None,
+    threaded: bool = True,
 ) -> np.ndarray:
     """`mix` float32 `(nb_samples, 2)` at the model rate -> aligned stems float32 `(nb_samples, nb_stems, 2)`.
 
     The end is padded with `latency_samples + hop` zeros so the stream flushes every input sample, the
     first `latency_samples` output samples (the stream's delay) are dropped, and the result is trimmed to the
     input length. `progress(n)` is called with the number of input samples consumed after
-    each block. The stream's two halves run pipelined (see `run_aligned`); the numbers are those of
-    `StreamingSeparator.process` fed the same blocks.
+    each block (from a worker thread when `threaded`). The stream's stages run pipelined on threads unless
+    `threaded` is False (see pipeline.py); the numbers are those of `StreamingSeparator.process` fed the same
+    blocks either way.
     """
     nb_samples, nb_channels = mix.shape
     stream = model.new_stream(max_frames=block_frames)
     out = np.zeros((nb_samples, len(stream.stems), nb_channels), dtype=np.float32)
-    run_aligned(stream.analyse, stream.synthesise, [mix], out, stream.latency_samples, stream.hop,
-                block_frames * stream.hop, progress)
+    run_aligned(stream.stages(), [mix], out, stream.latency_samples, stream.hop, block_frames * stream.hop,
+                progress, threaded)
     check_model_output(out, 0, model.info.sample_rate)
     return out
 
@@ -68,87 +77,6 @@ def check_model_output(stems: np.ndarray, position: int, rate: int) -> None:
     first = int(np.argmax(~np.isfinite(stems.reshape(stems.shape[0], -1)).all(axis=1)))
     raise ModelOutputError(f"the model's output is NaN or infinite (from {(position + first) / rate:.3f} s): "
                            "the model file is broken (a diverged training run?)")
-
-
-def run_aligned(
-    analyse: Callable[..., tuple],
-    synthesise: Callable[..., np.ndarray],
-    sources: Sequence[np.ndarray],
-    out: np.ndarray,
-    latency: int,
-    hop: int,
-    block: int,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    """`stream_aligned` over whole arrays: `sources` (each `(nb_samples, c_i)`) in blocks of `block` samples,
-    the aligned output written into `out[:nb_samples]`; `progress(n)` after each block of n input samples."""
-    nb_samples = out.shape[0]
-    assert all(source.shape[0] == nb_samples for source in sources), [s.shape for s in sources]
-
-    def blocks() -> Iterator[list[np.ndarray]]:
-        for start in range(0, nb_samples, block):
-            yield [np.ascontiguousarray(source[start:start + block], dtype=np.float32) for source in sources]
-            if progress is not None:
-                progress(min(block, nb_samples - start))
-
-    position = 0
-    for piece in stream_aligned(analyse, synthesise, blocks(), latency, hop):
-        out[position:position + piece.shape[0]] = piece
-        position += piece.shape[0]
-    assert position == nb_samples, (position, nb_samples)
-
-
-def stream_aligned(
-    analyse: Callable[..., tuple],
-    synthesise: Callable[..., np.ndarray],
-    blocks: Iterable[Sequence[np.ndarray]],
-    latency: int,
-    hop: int,
-) -> Iterator[np.ndarray]:
-    """Feed `blocks` (each a list of `(n, c_i)` float32 chunks, one per source, of any equal length n) and
-    then zeros through `synthesise(*analyse(*chunks))`; yield its output advanced by `latency`, so the
-    concatenated pieces line up sample for sample with the concatenated input and end with it.
-
-    The pair is a causal stream with a delay of exactly `latency` samples that returns `hop` samples per
-    completed frame. `analyse` and `synthesise` must keep separate state: synthesis of block i runs on a
-    worker thread while block i + 1 is analysed (onnxruntime and numpy's FFTs release the GIL), which is up
-    to twice as fast on two cores and gives the same numbers as running them in turn. Only a block or two of
-    audio is in memory at a time, whatever the length of the input.
-    """
-    consumed = 0  # input samples fed so far (the zero tail not counted)
-    produced = 0  # stream output samples so far; output sample p is aligned input sample p - latency
-    widths: list[int] | None = None
-
-    def with_tail() -> Iterator[Sequence[np.ndarray]]:
-        nonlocal consumed, widths
-        for chunks in blocks:
-            consumed += chunks[0].shape[0]
-            widths = [chunk.shape[1] for chunk in chunks]
-            yield chunks
-        if widths is not None:  # latency + hop zeros: the stream holds back latency + (< a hop) samples
-            yield [np.zeros((latency + hop, width), dtype=np.float32) for width in widths]
-
-    def aligned(result: np.ndarray) -> np.ndarray:
-        nonlocal produced
-        first = produced - latency  # aligned index of result[0]
-        produced += result.shape[0]
-        lo, hi = max(first, 0), min(first + result.shape[0], consumed)
-        return result[lo - first:hi - first] if hi > lo else result[:0]
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="demixui-synthesis") as pool:
-        pending: Future | None = None
-        for chunks in with_tail():
-            analysed = analyse(*chunks)
-            if pending is not None:
-                piece = aligned(pending.result())
-                if piece.shape[0]:
-                    yield piece
-            pending = pool.submit(synthesise, *analysed)
-        if pending is not None:
-            piece = aligned(pending.result())
-            if piece.shape[0]:
-                yield piece
-    assert produced - latency >= consumed, (produced, latency, consumed)
 
 
 @dataclass
@@ -240,6 +168,7 @@ def separate_file(
     progress: Callable[[int, int], None] | None = None,
     block_frames: int = DEFAULT_MAX_FRAMES,
     inputs: Iterable[Path | None] = (),
+    threaded: bool = True,
 ) -> SeparationResult:
     """Separate one audio file into `out_root/<name>/<stem>.wav` at the file's own sample rate and length,
     or with `output_format="stem-mp4"` into the NI Stems file `out_root/<name>.stem.mp4` (the input as
@@ -255,7 +184,9 @@ def separate_file(
     `inputs`: the other files the command reads (the batch, the model), which the output may not replace.
     Non-finite model output raises ModelOutputError and writes nothing; a write that fails (a full disk)
     raises AudioFileError naming the stem file and the cause. `result.clipped` counts the samples clipped
-    to full scale by an integer `output_format`.
+    to full scale by an integer `output_format`. `threaded`: reading, the model's stages and writing run on
+    threads of their own (pipeline.py; `progress` is then called from the reading thread); False keeps
+    everything on the caller's thread (one core).
     """
     input_path, out_root = Path(input_path), Path(out_root)
     target = output_path_for(input_path, out_root, output_format)
@@ -293,15 +224,17 @@ def separate_file(
                 mixture(rest)
             yield [rest]
 
-    def separated(writers: Sequence[_AlignedStem]) -> None:
+    def separated(writers: Sequence[AlignedStem]) -> None:
         stream = model.new_stream(max_frames=block_frames)
         position = 0
-        for piece in stream_aligned(stream.analyse, stream.synthesise, model_rate_blocks(),
-                                    stream.latency_samples, stream.hop):
-            check_model_output(piece, position, rate)
-            position += piece.shape[0]
-            for index, writer in enumerate(writers):
-                writer.write(piece[:, index])
+        pieces = stream_aligned(stream.stages(), model_rate_blocks(), stream.latency_samples, stream.hop,
+                                threaded)
+        with closing(pieces):  # an error here stops the pipeline's threads at once
+            for piece in pieces:
+                check_model_output(piece, position, rate)
+                position += piece.shape[0]
+                for index, writer in enumerate(writers):
+                    writer.write(piece[:, index])
         for writer in writers:  # the input's own length, trimmed or padded by a sample or two
             writer.finish(read if out_rate == file_rate else done)
 
@@ -317,27 +250,27 @@ def separate_file(
             tmp = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".part", dir=out_root))
     except OSError as error:
         raise AudioFileError(f"{out_root}: cannot write the stems there ({os_cause(error)})") from None
-    writers: list[_AlignedStem] = []
+    writers: list[AlignedStem] = []
     try:
         if output_format == STEM_MP4:
             with StemFileWriter(tmp, out_rate, name=target) as stem_file:
                 mixture = partial(stem_file.write, 0)
-                writers = [_StemStream(rate, out_rate, partial(stem_file.write, STREAM_NAMES.index(name)))
+                writers = [StemStream(rate, out_rate, partial(stem_file.write, STREAM_NAMES.index(name)))
                            for name in model.stems]
                 separated(writers)
             usual_permissions(tmp)
             check_output_file(input_path, target, overwrite, inputs)  # again: it may have changed
-            _move_file_into_place(tmp, target, overwrite)
+            move_file_into_place(tmp, target, overwrite)
         else:
             subtype = OUTPUT_FORMATS[output_format]
             with ExitStack() as stack:
-                writers = [stack.enter_context(_StemWriter(tmp / f"{name}.wav", rate, file_rate, subtype,
+                writers = [stack.enter_context(StemWriter(tmp / f"{name}.wav", rate, file_rate, subtype,
                                                            info.frames, target / f"{name}.wav"))
                            for name in model.stems]
                 separated(writers)
-            _give_usual_permissions(tmp)
+            give_usual_permissions(tmp)
             check_output_dir(input_path, target, overwrite, model.stems, inputs)  # again: it may have changed
-            _move_into_place(tmp, target, overwrite)
+            move_dir_into_place(tmp, target, overwrite)
     except OSError as error:  # a rename or chmod refused: name the file and the cause
         raise AudioFileError(f"{error.filename or target}: could not write the stems "
                              f"({os_cause(error)})") from None
@@ -349,144 +282,3 @@ def separate_file(
     work = time.perf_counter() - start_time
     clipped = sum(writer.clipped for writer in writers)
     return SeparationResult(input_path, target, read / file_rate, work, clipped)
-
-
-class _AlignedStem:
-    """One stem at the output rate and exactly the input's length, as the stream produces it: resampled
-    from the model's rate, then handed to `_emit` (a subclass's: a WAV file, a stream of a stem file).
-
-    The last `HOLD` samples are held back until `finish(length)`: resampling there and back may end a
-    sample or two off the input's length, which is only known once the input has been read to its end.
-    """
-
-    HOLD = 64
-
-    def __init__(self, rate: int, file_rate: int):
-        self._resampler = StreamResampler(rate, file_rate)
-        self._held = np.zeros((0, 2), np.float32)
-        self.written = 0
-        self.clipped = 0  # samples beyond full scale written to an integer format
-
-    def write(self, audio: np.ndarray) -> None:
-        audio = np.concatenate([self._held, self._resampler.process(audio)])
-        keep = min(self.HOLD, audio.shape[0])
-        self._write(audio[:audio.shape[0] - keep])
-        self._held = audio[audio.shape[0] - keep:]
-
-    def finish(self, length: int) -> None:
-        rest = np.concatenate([self._held, self._resampler.process(np.zeros((0, 2), np.float32), last=True)])
-        self._held = rest[:0]
-        assert self.written <= length, (self.written, length)
-        rest = rest[:length - self.written]
-        self._write(rest)
-        if self.written < length:
-            self._write(np.zeros((length - self.written, 2), np.float32))
-
-    def _write(self, audio: np.ndarray) -> None:
-        if audio.shape[0]:
-            self._emit(audio)
-            self.written += audio.shape[0]
-
-    def _emit(self, audio: np.ndarray) -> None:
-        raise NotImplementedError
-
-
-class _StemStream(_AlignedStem):
-    """One stem as a stream of a stem file: `emit(audio)` encodes it (a `StemFileWriter.write`)."""
-
-    def __init__(self, rate: int, file_rate: int, emit: Callable[[np.ndarray], None]):
-        super().__init__(rate, file_rate)
-        self._emit = emit
-
-
-class _StemWriter(_AlignedStem):
-    """One stem's WAV file, written as the stream produces it, at the input's rate and exactly its length."""
-
-    def __init__(self, path: Path, rate: int, file_rate: int, subtype: str, expected_frames: int,
-                 name: Path | None = None):
-        super().__init__(rate, file_rate)
-        self._name = name or path  # the final name, for messages (`path` is in the temporary folder)
-        bytes_per_frame = 2 * {"FLOAT": 4, "PCM_24": 3, "PCM_16": 2}[subtype]
-        self._integer = subtype != "FLOAT"
-        # Plain WAV stops at 4 GiB (over three hours of float stereo at 44.1 kHz); RF64 lifts that limit.
-        big = expected_frames * bytes_per_frame >= 2**32 - 2**24
-        try:
-            self._file = sf.SoundFile(str(path), "w", samplerate=file_rate, channels=2, subtype=subtype,
-                                      format="RF64" if big else "WAV")
-        except (sf.LibsndfileError, OSError) as error:
-            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
-
-    def __enter__(self) -> _StemWriter:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        try:
-            self._file.close()
-        except (sf.LibsndfileError, OSError) as error:
-            if exc[0] is None:  # the header update failed (full disk); else the first error is the one
-                raise AudioFileError(f"{self._name}: could not write ({_write_cause(error)})") from None
-
-    def _emit(self, audio: np.ndarray) -> None:
-        if self._integer:
-            self.clipped += int(np.count_nonzero(np.abs(audio) > 1.0))
-        try:
-            self._file.write(audio)
-        except (sf.LibsndfileError, OSError) as error:
-            raise AudioFileError(f"{self._name}: could not write ({_write_cause(error, self._file)})"
-                                 ) from None
-
-
-def _write_cause(error: Exception, handle: sf.SoundFile | None = None) -> str:
-    """Why a write failed, in words: libsndfile's generic "System error" carries the OS's reason (no space
-    left on device, permission denied, ...) only in the file's own error string."""
-    if isinstance(error, OSError):
-        return os_cause(error)
-    text = ""
-    if handle is not None:
-        try:
-            text = sf._ffi.string(sf._snd.sf_strerror(handle._file)).decode(errors="replace")
-        except Exception:  # noqa: BLE001 - soundfile internals: fall back to the generic text
-            text = ""
-    if not text or text.lower().startswith("no error"):
-        text = str(error)
-    return text.removeprefix("System error").lstrip(" :.").rstrip(".").strip() or "input/output error"
-
-
-def _give_usual_permissions(folder: Path) -> None:
-    """mkdtemp/mkstemp make private 0700/0600 entries; give the folder and its files the permissions a
-    plain mkdir/open would have under the user's umask."""
-    usual_permissions(folder, folder=True)
-    for path in folder.iterdir():
-        usual_permissions(path)
-
-
-def _move_file_into_place(tmp: Path, target: Path, overwrite: bool) -> None:
-    """Rename the finished file `tmp` to `target`. Without `overwrite`, a hard link then an unlink, which
-    fails rather than replaces if someone created `target` meanwhile (a plain rename where the file system
-    has no hard links)."""
-    if overwrite:
-        os.replace(tmp, target)
-        return
-    try:
-        os.link(tmp, target)
-    except FileExistsError:
-        raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)") from None
-    except OSError:  # no hard links here (some FAT or network file systems)
-        if target.exists() or target.is_symlink():
-            raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)") from None
-        os.replace(tmp, target)
-        return
-    os.unlink(tmp)
-
-
-def _move_into_place(tmp_dir: Path, target: Path, overwrite: bool) -> None:
-    """Rename the finished `tmp_dir` to `target`; an existing target (only with overwrite) is swapped out."""
-    if not (target.exists() or target.is_symlink()):
-        os.rename(tmp_dir, target)  # fails rather than merges if someone created target meanwhile
-        return
-    if not overwrite:
-        raise AudioFileError(f"{target} already exists (pass --overwrite to replace it)")
-    old = Path(tempfile.mkdtemp(prefix=temporary_prefix(target.name), suffix=".old", dir=target.parent))
-    os.rename(target, old / target.name)
-    os.rename(tmp_dir, target)
-    shutil.rmtree(old, ignore_errors=True)

@@ -108,7 +108,7 @@ class StreamingSeparator:
         # Preallocated model input; a leading slice [:, :n] of it is still C-contiguous (axis 0 has size 1),
         # so onnxruntime reads it without a copy.
         self._mag = np.zeros((1, max_frames, self.nb_channels, self.nb_bins), dtype=np.float32)
-        # Mask x mixture spectra, written by `synthesise` only (one thread at a time, see run_aligned).
+        # Mask x mixture spectra, written by `synthesise` only (one thread at a time, see pipeline.py).
         stem_shape = (max_frames, nb_stems, self.nb_channels, self.nb_bins)
         self._stem_frames = np.zeros(stem_shape, dtype=np.complex64)
         self._zero_states = [np.zeros(spec.shape, dtype=spec.dtype) for spec in model.states]
@@ -142,11 +142,25 @@ class StreamingSeparator:
 
         Returns `frames` complex64 `(nb_frames, nb_channels, nb_bins)` and `masks` float32
         `(nb_frames, nb_stems, nb_channels, nb_bins)`. `analyse` and `synthesise` touch separate state, so an
-        offline caller may synthesise one block on another thread while it analyses the next.
+        offline caller may synthesise one block on another thread while it analyses the next (and so do
+        `transform` and `estimate`, the two halves of `analyse`).
         """
+        return self.estimate(self.transform(mix))
+
+    def stages(self) -> list:
+        """`transform`, `estimate`, `synthesise`: `process` in three steps that keep separate state, for the
+        offline pipeline (demixui/model/pipeline.py), which runs each on its own thread."""
+        return [self.transform, self.estimate, self.synthesise]
+
+    def transform(self, mix: np.ndarray) -> np.ndarray:
+        """The new STFT frames of `mix` `(nb_samples, nb_channels)`: complex64 `(nb_frames, nb_channels,
+        nb_bins)`."""
         if mix.ndim != 2 or mix.shape[1] != self.nb_channels:
             raise ValueError(f"expected mix of shape (nb_samples, {self.nb_channels}), got {mix.shape}")
-        frames = self._stft.process(np.asarray(mix, dtype=np.float32))
+        return self._stft.process(np.asarray(mix, dtype=np.float32))
+
+    def estimate(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`frames` and the model's masks for them (see `analyse`)."""
         nb_frames = frames.shape[0]
         if nb_frames <= self.max_frames:  # the usual case: one model call, no copy of its output
             return frames, self._run_model(frames)

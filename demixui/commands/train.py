@@ -36,8 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "fresh optimiser and counters); the network size comes from it")
     parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default=None,
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
-                        "lowlatency: n_fft 512 hop 128, 8.7 ms). With --init of another STFT but the same core, the "
-                        "weights are carried over to this STFT (demixui/model/retarget.py)")
+                        "lowlatency: n_fft 512 hop 128, 8.7 ms). With --init of another STFT, same core, "
+                        "the weights are carried over to this STFT (demixui/model/retarget.py)")
     parser.add_argument("--augment", choices=["standard", "real"], default="standard",
                         help="standard: per-stem gain, channel swap, polarity flip, stems remixed across "
                              "tracks; real: also mixes made narrow or mono, darker or low-passed, and "

@@ -34,7 +34,8 @@ def core_matches(old: ModelConfig, new: ModelConfig) -> bool:
 
 def bin_groups(old_bins: int, new_bins: int) -> list[np.ndarray]:
     """For each new bin, the old bins nearest to its centre frequency (both grids span 0..Nyquist)."""
-    old_of_new = np.rint(np.arange(old_bins) * (new_bins - 1) / (old_bins - 1)).astype(int)
+    # floor(x + 0.5), not np.rint: rint rounds halves to even, which makes groups of 3 and 5 alternate.
+    old_of_new = np.floor(np.arange(old_bins) * (new_bins - 1) / (old_bins - 1) + 0.5).astype(int)
     return [np.flatnonzero(old_of_new == k) for k in range(new_bins)]
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from demixui.engine import native
 from demixui.engine.playback import CALLBACK_ENV, Playback
+from demixui.engine.routing import OutputLayout
 from demixui.engine.session import Session, SourceInfo
 
 SR = 44100
@@ -56,6 +57,9 @@ class Control:
         self._gain_targets = np.array(values, np.float32)
         self.playback.publish_gains(self._gain_targets)
 
+    def cue(self, values) -> None:
+        self.playback.publish_gains(self._gain_targets, np.array(values, np.float32))
+
 
 def file_session(rng, seconds_in: int, stems_to: int) -> tuple[Session, np.ndarray]:
     session = Session(SourceInfo("file", live=False), L)
@@ -66,10 +70,12 @@ def file_session(rng, seconds_in: int, stems_to: int) -> tuple[Session, np.ndarr
     return session, stems
 
 
-def run_script(kind: str, blocksize: int, monkeypatch) -> dict:
+def run_script(kind: str, blocksize: int, monkeypatch, layout: OutputLayout | None = None) -> dict:
+    layout = layout or OutputLayout()
     monkeypatch.setenv(CALLBACK_ENV, kind)
     control = Control()
     playback = control.playback
+    playback.set_layout(layout)
     assert playback.native == (kind == "native"), playback.audio_callback
     rng = np.random.default_rng(7)
     a, a_stems = file_session(rng, 20000, 6000)
@@ -91,6 +97,10 @@ def run_script(kind: str, blocksize: int, monkeypatch) -> dict:
         20000: lambda: setattr(b, "source_end", 8000),  # b plays to its end (and its stems run short)
         24000: lambda: control.gains([0.0, 1.0, 1.0, 1.0]),  # karaoke: the stand-in must be silent
         34000: lambda: control.publish(live),
+        # The cue bus (when the layout has one): bass cued while muted, then every stem (the dry stand-in).
+        2050: lambda: control.cue([0.0, 0.0, 1.0, 0.0]),
+        16000: lambda: control.cue([1.0, 1.0, 1.0, 1.0]),
+        26000: lambda: control.cue([1.0, 0.0, 0.0, 1.0]),
     }
     done, fed, out = set(), 0, []
     status = _Status()
@@ -104,7 +114,7 @@ def run_script(kind: str, blocksize: int, monkeypatch) -> dict:
             n = min(blocksize + blocksize // 8, len(live_audio) - fed)
             live.source.write(live_audio[fed:fed + n])
             fed += n
-        block = np.full((blocksize, 2), np.nan, np.float32)
+        block = np.full((blocksize, layout.channels), np.nan, np.float32)
         playback.callback(block, blocksize, None, status)
         out.append(block)
     written = playback.monitor.written
@@ -119,10 +129,15 @@ def run_script(kind: str, blocksize: int, monkeypatch) -> dict:
     }
 
 
-@pytest.mark.parametrize("blocksize", [64, 200, 256, 5000])
-def test_native_callback_plays_exactly_what_the_python_callback_plays(blocksize, monkeypatch):
-    python = run_script("python", blocksize, monkeypatch)
-    fast = run_script("native", blocksize, monkeypatch)
+LAYOUTS = {"remix": OutputLayout(), "stems and cue": OutputLayout(True, True),
+           "cue": OutputLayout(False, True)}
+
+
+@pytest.mark.parametrize("blocksize, layout", [(64, "remix"), (200, "remix"), (256, "remix"), (5000, "remix"),
+                                               (64, "stems and cue"), (5000, "stems and cue"), (200, "cue")])
+def test_native_callback_plays_exactly_what_the_python_callback_plays(blocksize, layout, monkeypatch):
+    python = run_script("python", blocksize, monkeypatch, LAYOUTS[layout])
+    fast = run_script("native", blocksize, monkeypatch, LAYOUTS[layout])
     out = python["out"]
     assert np.isfinite(out).all() and np.abs(out).max() > 0.1
     assert python["counters"]["app_underruns"] > 0
@@ -130,6 +145,8 @@ def test_native_callback_plays_exactly_what_the_python_callback_plays(blocksize,
     assert all(started for _, started, _, _ in python["positions"]) and python["positions"][1][2]  # b ended
     # Same float32 operations in the same order: equal to the last bit (no tolerance needed; were a compiler
     # to contract a multiply-add, 1e-7 would be the bound).
+    for channel in range(2, out.shape[1]):  # every extra output plays something
+        assert np.abs(out[:, channel]).max() > 0.1, channel
     np.testing.assert_array_equal(fast["out"], out)
     np.testing.assert_array_equal(fast["monitor"], python["monitor"])
     assert fast["counters"] == python["counters"]
@@ -142,19 +159,21 @@ import ctypes, json, sys
 import numpy as np
 from numba.core.runtime import rtsys
 sys.path.insert(0, "tests")
-from test_engine_native import Control, file_session
+from test_engine_native import LAYOUTS, Control, file_session
 control = Control()
+layout = LAYOUTS[sys.argv[1]]
+control.playback.set_layout(layout)
 address, userdata, _ = control.playback.native_stream()
 c_long = ctypes.c_ulong
 callback = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_void_p, c_long, ctypes.c_void_p, c_long,
                             ctypes.c_void_p)(address)  # what PortAudio calls
 session, _ = file_session(np.random.default_rng(0), 20000, 4000)
 control.publish(session); control.play(True)
-block = np.zeros((4096, 2), np.float32)
+block = np.zeros((4096, layout.channels), np.float32)
 callback(None, block.ctypes.data, 256, None, 0, userdata)  # warm up
 allocations = 0
 for i in range(8):  # separated, a ramp, the fallback crossfade, a pause fade, a device underflow
-    if i == 1: control.gains([0.5, 1, 0, 1])
+    if i == 1: control.gains([0.5, 1, 0, 1]); control.cue([1, 0, 1, 0])
     if i == 6: control.play(False)
     before = rtsys.get_allocation_stats()
     assert callback(None, block.ctypes.data, 1000 + 300 * i, None, 4 if i == 7 else 0, userdata) == 0
@@ -166,13 +185,14 @@ print(json.dumps({"allocations": allocations, "underruns": control.playback.app_
 """
 
 
-def test_native_callback_allocates_nothing():
+@pytest.mark.parametrize("layout", ["remix", "stems and cue"])
+def test_native_callback_allocates_nothing(layout):
     """The C entry PortAudio calls, called here the same way (ctypes, raw pointers): numba's runtime counts
     every array it allocates (NUMBA_NRT_STATS=1), and the kernel makes none on any path. (Python callers of
     the njit entry, the null backend, box their arrays: that is outside the real-time path.)"""
     env = {"NUMBA_NRT_STATS": "1", "PYTHONPATH": "."}
-    result = subprocess.run([sys.executable, "-c", NRT_PROBE], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, **env})
+    result = subprocess.run([sys.executable, "-c", NRT_PROBE, layout], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, **env})
     assert result.returncode == 0, result.stderr[-2000:]
     stats = json.loads(result.stdout.strip().splitlines()[-1])
     assert stats["underruns"] > 0 and stats["transport"] == 0.0, stats  # every path ran

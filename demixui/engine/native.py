@@ -38,6 +38,7 @@ from demixui.engine.shared import (
     C_APP_UNDERRUNS,
     C_CALLBACKS,
     C_CB_SESSION,
+    C_CUE_OUT,
     C_DEVICE_UNDERRUNS,
     C_DRIFT,
     C_DRIFT_CORRECTIONS,
@@ -58,6 +59,7 @@ from demixui.engine.shared import (
     C_MONITOR_READ,
     C_MONITOR_WRITTEN,
     C_NB_STEMS,
+    C_OUT_CHANNELS,
     C_PLAYING,
     C_PREFILL_TIMEOUT,
     C_PREFILL_WAITED,
@@ -66,6 +68,7 @@ from demixui.engine.shared import (
     C_SESSION,
     C_SOURCE_LEAD,
     C_STEM_FILL,
+    C_STEM_OUTS,
     C_STEMS,
     F_GAINS,
     F_TRANSPORT,
@@ -93,6 +96,8 @@ from demixui.engine.shared import (
     S_STEMS_DATA,
     TARGET_READ,
     TARGET_SLOTS,
+    max_out_channels,
+    nb_float_cells,
 )
 
 PA_OUTPUT_UNDERFLOW = 0x4  # PaStreamCallbackFlags paOutputUnderflow
@@ -138,6 +143,8 @@ if _IMPORT_ERROR is None:
 
         return emit
 
+    out_width = jit(max_out_channels)
+    float_cells = jit(nb_float_cells)
     f32 = pointer_to(types.float32)
     i64 = pointer_to(types.int64)
     acquire, release = fence("acquire"), fence("release")
@@ -213,7 +220,8 @@ if _IMPORT_ERROR is None:
 
     @jit
     def begin_gain_ramp(ctl, fl, nb):
-        """Take newly published gain targets (a ramp from the current gains); returns the ramp position."""
+        """Take newly published gain targets (a ramp from the current gains); returns the ramp position.
+        `nb`: the number of ramped gains (faders, then cue weights: shared.nb_ramped)."""
         version = ctl[C_GAIN_VERSION]
         acquire()
         ramp = ctl[C_RAMP]
@@ -235,7 +243,7 @@ if _IMPORT_ERROR is None:
 
     @jit
     def gain_at(fl, nb, i, k, rp, ramp):
-        """Stem i's gain at sample k of the chunk, the ramp having been at `rp` at its start."""
+        """Ramped gain i (of `nb`) at sample k of the chunk, the ramp having been at `rp` at its start."""
         if rp >= ramp:
             return fl[F_GAINS + i]
         if k >= ramp - rp:
@@ -257,9 +265,32 @@ if _IMPORT_ERROR is None:
                 fl[F_GAINS + i] = gain_at(fl, nb, i, m - 1, rp, ramp)
 
     @jit
+    def blend_pair(fl, ng, first, dry, stems, out, col, k, rp, ramp, x, fade, dry_only):
+        """Sample k of one stereo output at `out[k, col:col + 2]`: the stems weighted by ramped gains
+        `first..first + nb` (Playback._blend), or the stand-in, the dry mix times the smallest of them, or
+        the crossfade between the two by the wet weight x."""
+        nb = ng // 2
+        for ch in range(2):
+            low = np.float32(np.inf)
+            for i in range(nb):
+                low = min(low, gain_at(fl, ng, first + i, k, rp, ramp))
+            stand_in = dry[k, ch] * low  # the dry mix times the smallest stem gain
+            if dry_only:
+                out[k, col + ch] = stand_in
+                continue
+            mix = gain_at(fl, ng, first, k, rp, ramp) * stems[k, ch]
+            for i in range(1, nb):
+                mix += gain_at(fl, ng, first + i, k, rp, ramp) * stems[k, 2 * i + ch]
+            out[k, col + ch] = mix if not fade else stand_in + (mix - stand_in) * x
+
+    @jit
     def render_session(ctl, fl, s, out, n):  # Playback._render_session, per sample
         """Render `n` samples of session `s` into `out`; returns how many belong to it (fewer at its end)."""
         nb = ctl[C_NB_STEMS]
+        ng = 2 * nb  # ramped gains: faders, then cue weights
+        nch = ctl[C_OUT_CHANNELS]
+        stem_outs = ctl[C_STEM_OUTS]
+        cue_out = ctl[C_CUE_OUT]
         ramp = ctl[C_RAMP]
         chunk = ctl[C_MAX_CHUNK]
         dry = carray(f32(ctl[C_DRY]), (chunk, 2))
@@ -293,7 +324,7 @@ if _IMPORT_ERROR is None:
         avail = span_end - c if span_start <= c else 0
         ctl[C_STEM_FILL] = max(avail, 0)
         ctl[C_SOURCE_LEAD] = written - c
-        rp = begin_gain_ramp(ctl, fl, nb)
+        rp = begin_gain_ramp(ctl, fl, ng)
         need = m + ramp if out_end < 0 else min(m + ramp, out_end - c)
         if span_start <= c and span_end - c >= need:
             nwet, target = m, 1.0
@@ -326,24 +357,23 @@ if _IMPORT_ERROR is None:
                 if fade:
                     x = np.float32(k + 1) * inc + wet
                     x = min(x, np.float32(1.0)) if target == 1.0 else max(x, np.float32(0.0))
-                for ch in range(2):
-                    low = np.float32(np.inf)
-                    for i in range(nb):
-                        low = min(low, gain_at(fl, nb, i, k, rp, ramp))
-                    stand_in = dry[k, ch] * low  # the dry mix times the smallest stem gain
-                    if target == 0.0 and not fade or k >= nwet:
-                        out[k, ch] = stand_in
-                        continue
-                    mix = gain_at(fl, nb, 0, k, rp, ramp) * stems[k, ch]
-                    for i in range(1, nb):
-                        mix += gain_at(fl, nb, i, k, rp, ramp) * stems[k, 2 * i + ch]
-                    out[k, ch] = mix if not fade else stand_in + (mix - stand_in) * x
+                dry_only = target == 0.0 and not fade or k >= nwet
+                blend_pair(fl, ng, 0, dry, stems, out, 0, k, rp, ramp, x, fade, dry_only)  # the remix
+                if cue_out:  # the cue bus: the same with the cue weights, pre-fader
+                    blend_pair(fl, ng, nb, dry, stems, out, cue_out, k, rp, ramp, x, fade, dry_only)
+                if stem_outs:  # post-fader stems; their stand-in is silence
+                    for j in range(2 * nb):
+                        v = np.float32(0.0)
+                        if not dry_only:
+                            v = gain_at(fl, ng, j // 2, k, rp, ramp) * stems[k, j]
+                            v = v * x if fade else v
+                        out[k, stem_outs + j] = v
             if fade:
                 fl[F_WET] = x
         for k in range(m, n):
-            out[k, 0] = 0.0
-            out[k, 1] = 0.0
-        end_gain_ramp(ctl, fl, nb, rp, m)
+            for ch in range(nch):
+                out[k, ch] = 0.0
+        end_gain_ramp(ctl, fl, ng, rp, m)
         release()  # the dry samples are read before the reader may overwrite them
         s[S_PLAY_POSITION] = c + m
         if out_end >= 0 and c + m >= out_end:
@@ -356,15 +386,16 @@ if _IMPORT_ERROR is None:
         if transport == target:
             if target == 0.0:
                 for k in range(n):
-                    out[k, 0] = 0.0
-                    out[k, 1] = 0.0
+                    for ch in range(ctl[C_OUT_CHANNELS]):
+                        out[k, ch] = 0.0
             return
         inc = np.float32((1.0 if target > transport else -1.0) / ctl[C_RAMP])
         t = transport
+        nch = ctl[C_OUT_CHANNELS]
         for k in range(n):
             t = min(max(np.float32(k + 1) * inc + transport, np.float32(0.0)), np.float32(1.0))
-            out[k, 0] *= t
-            out[k, 1] *= t
+            for ch in range(nch):  # every output alike
+                out[k, ch] *= t
         fl[F_TRANSPORT] = t
 
     @jit
@@ -397,7 +428,8 @@ if _IMPORT_ERROR is None:
         current = ctl[C_SESSION]
         acquire()
         mine = ctl[C_CB_SESSION]
-        fade = carray(f32(ctl[C_FADE]), (ctl[C_MAX_CHUNK], 2))
+        nch = ctl[C_OUT_CHANNELS]
+        fade = carray(f32(ctl[C_FADE]), (ctl[C_MAX_CHUNK], out_width(ctl[C_NB_STEMS])))
         fade_n = 0
         if current != mine:
             if mine != 0:
@@ -409,8 +441,8 @@ if _IMPORT_ERROR is None:
                     inc = np.float32(-np.float64(transport) / fade_n)
                     for k in range(fade_n):
                         t = np.float32(k + 1) * inc + transport
-                        fade[k, 0] *= t
-                        fade[k, 1] *= t
+                        for ch in range(nch):
+                            fade[k, ch] *= t
             fl[F_TRANSPORT] = 0.0
             fl[F_WET] = 0.0
             ctl[C_PREFILL_WAITED] = 0
@@ -435,11 +467,11 @@ if _IMPORT_ERROR is None:
                 silent = False
         if silent:
             for k in range(n):
-                out[k, 0] = 0.0
-                out[k, 1] = 0.0
+                for ch in range(nch):
+                    out[k, ch] = 0.0
         for k in range(fade_n):
-            out[k, 0] += fade[k, 0]
-            out[k, 1] += fade[k, 1]
+            for ch in range(nch):
+                out[k, ch] += fade[k, ch]
 
     @jit
     def capture(ctl, indata, frames):
@@ -481,12 +513,13 @@ if _IMPORT_ERROR is None:
 
     @jit
     def render(ctl, out, frames, underflow):
-        """One device block: `out` `(>= frames, 2)` float32 filled in place (Playback._python_callback)."""
+        """One device block: `out` `(>= frames, C_OUT_CHANNELS)` float32 filled in place
+        (Playback._python_callback)."""
         if underflow:
             ctl[C_DEVICE_UNDERRUNS] += 1
         ctl[C_CALLBACKS] += 1
         nb = ctl[C_NB_STEMS]
-        fl = carray(f32(ctl[C_FLOATS]), (F_GAINS + (TARGET_SLOTS + GAIN_SLOTS) * nb,))
+        fl = carray(f32(ctl[C_FLOATS]), (float_cells(nb),))
         pos = 0
         while pos < frames:
             n = min(ctl[C_MAX_CHUNK], frames - pos)
@@ -532,7 +565,7 @@ def _compile() -> NativeCallback:
         """PaStreamCallback: userData is the control block; returns paContinue."""
         ctl = carray(i64(user), (NB_CONTROL_CELLS,))
         n = np.int64(frames)
-        render(ctl, carray(f32(output), (n, 2)), n, (status & PA_OUTPUT_UNDERFLOW) != 0)
+        render(ctl, carray(f32(output), (n, ctl[C_OUT_CHANNELS])), n, (status & PA_OUTPUT_UNDERFLOW) != 0)
         return 0
 
     @cfunc(signature, nopython=True, cache=CACHE, error_model="numpy")

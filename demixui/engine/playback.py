@@ -24,6 +24,9 @@ otherwise the loudest stand-in in which no stem is louder than its slider, so a 
 never comes back during an underrun; with one muted, the stand-in is silence.
 A transport gain ramps in and out on play/pause and when a seek or open switches sessions (the old session is
 rendered for one ramp more and faded out), so no transport action clicks.
+The stem outputs and the cue bus (`routing.py`: channels after the remix) follow the same formula with their
+own weights: stem s post-fader (weights g_s on s, 0 elsewhere: stand-in silence), the cue pre-fader (ramped
+weights c_s, 1 cued and 0 not, which ramp with the gains: stand-in the dry mix times the smallest c_s).
 """
 
 from __future__ import annotations
@@ -34,12 +37,14 @@ import os
 import numpy as np
 
 from demixui.engine import shared
+from demixui.engine.routing import OutputLayout
 from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.engine.shared import (
     C_APP_UNDERRUNS,
     C_CALLBACK_ERRORS,
     C_CALLBACKS,
     C_CB_SESSION,
+    C_CUE_OUT,
     C_DEVICE_UNDERRUNS,
     C_DRIFT,
     C_DRIFT_CORRECTIONS,
@@ -60,6 +65,7 @@ from demixui.engine.shared import (
     C_MONITOR_READ,
     C_MONITOR_WRITTEN,
     C_NB_STEMS,
+    C_OUT_CHANNELS,
     C_PLAYING,
     C_PREFILL_TIMEOUT,
     C_PREFILL_WAITED,
@@ -68,6 +74,7 @@ from demixui.engine.shared import (
     C_SESSION,
     C_SOURCE_LEAD,
     C_STEM_FILL,
+    C_STEM_OUTS,
     C_STEMS,
     F_GAINS,
     F_TRANSPORT,
@@ -80,7 +87,9 @@ from demixui.engine.shared import (
     TARGET_READ,
     TARGET_SLOTS,
     SharedRing,
+    max_out_channels,
     nb_float_cells,
+    nb_ramped,
 )
 
 MAX_CHUNK = 4096
@@ -136,6 +145,8 @@ class Playback:
     def __init__(self, engine, nb_stems: int, sample_rate: int):
         self._engine = engine
         self.nb_stems = nb_stems
+        ng = self.nb_ramped = nb_ramped(nb_stems)  # faders, then cue weights
+        width = max_out_channels(nb_stems)  # the widest output buffer (every output on)
         self.ramp = max(1, int(round(RAMP_SECONDS * sample_rate)))
         self.prefill_timeout = int(PREFILL_TIMEOUT_SECONDS * sample_rate)
         m = MAX_CHUNK
@@ -147,20 +158,27 @@ class Playback:
         # proportion to the block for broadcasting operands, not for same-shaped ones or scalars.
         counter = np.arange(1, m + 1, dtype=np.float32)
         self._ar2 = np.repeat(counter[:, None], 2, axis=1)  # (m, 2)
-        self._ar3 = np.repeat(self._ar2[:, None, :], nb_stems, axis=1)  # (m, nb_stems, 2)
+        self._ar3 = np.repeat(self._ar2[:, None, :], ng, axis=1)  # (m, nb_ramped, 2)
+        self._arw = np.repeat(counter[:, None], width, axis=1)  # (m, width): ramps over every output channel
         self._dry = np.zeros((m, 2), np.float32)  # the source, aligned (also what the monitor shows)
         self._dry_gain = np.zeros((m, 2), np.float32)
         self._dry_out = np.zeros((m, 2), np.float32)  # the dry mix as played: times the smallest gain
         self._stems = np.zeros((m, nb_stems, 2), np.float32)
         self._stems_flat = self._stems.reshape(m, nb_stems * 2)  # a view of the same memory
-        self._weighted = np.zeros((m, nb_stems, 2), np.float32)
+        self._weighted = np.zeros((m, nb_stems, 2), np.float32)  # the stems times their faders
+        self._weighted_flat = self._weighted.reshape(m, nb_stems * 2)  # = the stem outputs, when wet
         self._wet = np.zeros((m, 2), np.float32)
         self._diff = np.zeros((m, 2), np.float32)
-        self._xramp = np.zeros((m, 2), np.float32)
-        self._tramp = np.zeros((m, 2), np.float32)
-        self._gain_buf = np.zeros((m, nb_stems, 2), np.float32)
-        self._steps = np.zeros((m, nb_stems, 2), np.float32)
-        self._fade = np.zeros((m, 2), np.float32)
+        self._cue_weighted = np.zeros((m, nb_stems, 2), np.float32)  # the cue bus: as the remix, own weights
+        self._cue_wet = np.zeros((m, 2), np.float32)
+        self._cue_gain = np.zeros((m, 2), np.float32)
+        self._cue_dry = np.zeros((m, 2), np.float32)
+        self._cue_diff = np.zeros((m, 2), np.float32)
+        self._xramp = np.zeros((m, width), np.float32)  # the wet weight, over every channel it scales
+        self._tramp = np.zeros((m, width), np.float32)
+        self._gain_buf = np.zeros((m, ng, 2), np.float32)
+        self._steps = np.zeros((m, ng, 2), np.float32)
+        self._fade = np.zeros((m, width), np.float32)
         self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
         ctl[C_RAMP], ctl[C_PREFILL_TIMEOUT], ctl[C_NB_STEMS] = self.ramp, self.prefill_timeout, nb_stems
         ctl[C_MAX_CHUNK], ctl[C_HOP] = m, engine.hop
@@ -175,9 +193,12 @@ class Playback:
         self._gains3 = self.gains[None, :, None]  # views that broadcast over samples and channels
         self._from3 = self._ramp_from[None, :, None]
         self._step3 = self._ramp_step[None, :, None]
-        self._stem_cells(TARGET_SLOTS)[:] = engine._gain_targets  # version 0
-        self.gains[:] = self._ramp_target[:] = engine._gain_targets
+        self._cue_targets = np.zeros(nb_stems, np.float32)  # nothing cued
+        self._stem_cells(TARGET_SLOTS)[:nb_stems] = engine._gain_targets  # version 0
+        self.gains[:nb_stems] = self._ramp_target[:nb_stems] = engine._gain_targets
         ctl[C_RAMP_POS] = self.ramp
+        self.layout = OutputLayout()
+        self.set_layout(self.layout)
         self.session: Session | None = None  # Python callback only (the native one keeps C_CB_SESSION)
         self.last_callback_error: str | None = None
         self._native = None
@@ -201,8 +222,8 @@ class Playback:
 
     def _stem_cells(self, k: int) -> np.ndarray:
         """Float cells k (0: current gains; RAMP_FROM, RAMP_STEP, RAMP_TARGET; TARGET_SLOTS + slot)."""
-        start = F_GAINS + k * self.nb_stems
-        return self._floats[start:start + self.nb_stems]
+        start = F_GAINS + k * self.nb_ramped
+        return self._floats[start:start + self.nb_ramped]
 
     # -- what other threads call -----------------------------------------------------------------------------
     @property
@@ -248,11 +269,22 @@ class Playback:
     def publish_playing(self, playing: bool) -> None:
         shared.store(self._ctl, C_PLAYING, int(playing))
 
-    def publish_gains(self, targets: np.ndarray) -> None:
-        """Control thread: new gain targets `(nb_stems,)`, into the next slot, then its version."""
+    def publish_gains(self, targets: np.ndarray, cue: np.ndarray | None = None) -> None:
+        """Control thread: new gain targets `(nb_stems,)` and cue weights `(nb_stems,)` (None: as they were),
+        into the next slot, then its version."""
+        if cue is not None:
+            self._cue_targets = np.asarray(cue, np.float32).copy()
         version = int(self._ctl[C_GAIN_VERSION]) + 1
-        self._stem_cells(TARGET_SLOTS + version % GAIN_SLOTS)[:] = targets
+        slot = self._stem_cells(TARGET_SLOTS + version % GAIN_SLOTS)
+        slot[:self.nb_stems], slot[self.nb_stems:] = targets, self._cue_targets
         shared.store(self._ctl, C_GAIN_VERSION, version)
+
+    def set_layout(self, layout: OutputLayout) -> None:
+        """Control thread, while no output stream runs: the outputs the next stream's buffer carries."""
+        self.layout = layout
+        ctl = self._ctl
+        ctl[C_OUT_CHANNELS], ctl[C_STEM_OUTS], ctl[C_CUE_OUT] = (layout.channels, layout.stem_channel,
+                                                               layout.cue_channel)
 
     def publish_hop(self, hop: int) -> None:
         shared.store(self._ctl, C_HOP, hop)
@@ -262,6 +294,7 @@ class Playback:
         """The null backend's entry to the native kernel (it releases the GIL while it renders)."""
         try:
             assert outdata.shape[0] >= frames and outdata.flags.c_contiguous, (outdata.shape, frames)
+            assert outdata.shape[1] == self.layout.channels, (outdata.shape, self.layout)
             self._native.render(self._ctl, outdata, frames, bool(status.output_underflow))
         except Exception as error:  # noqa: BLE001 - as in _python_callback: silence and a report, not a dead clock
             outdata[:frames] = 0.0
@@ -269,7 +302,8 @@ class Playback:
             self.last_callback_error = f"{type(error).__name__}: {error}"
 
     def _python_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
-        """sounddevice's output callback signature; `outdata` is `(frames, 2)` float32, filled in place."""
+        """sounddevice's output callback signature; `outdata` is `(frames, layout.channels)` float32, filled
+        in place."""
         ctl = self._ctl
         if status.output_underflow:
             ctl[C_DEVICE_UNDERRUNS] += 1
@@ -294,10 +328,12 @@ class Playback:
             old, self.session = self.session, session
             if old is not None and old.started and not old.ended and self.transport > 0.0:
                 fade_n = min(n, self.ramp)  # the old session, faded out over one ramp
-                self._render_session(old, self._fade[:fade_n], fade_n)
-                np.multiply(self._ar2[:fade_n], -self.transport / fade_n, out=self._tramp[:fade_n])
-                self._tramp[:fade_n] += self.transport
-                self._fade[:fade_n] *= self._tramp[:fade_n]
+                width = out.shape[1]
+                fade, t = self._fade[:fade_n, :width], self._tramp[:fade_n, :width]
+                self._render_session(old, fade, fade_n)
+                np.multiply(self._arw[:fade_n, :width], -self.transport / fade_n, out=t)
+                t += self.transport
+                fade *= t
             self.transport = 0.0
             self.wet = 0.0
             self._prefill_waited = 0
@@ -315,7 +351,7 @@ class Playback:
             self._apply_transport(out, n, 1.0 if playing and not self._drift else 0.0)
             self._write_monitor(out, m)  # only the session's samples (not the silence after its end)
         if fade_n:
-            out[:fade_n] += self._fade[:fade_n]
+            out[:fade_n] += self._fade[:fade_n, :out.shape[1]]
 
     def _prefilled(self, session: Session, n: int) -> bool:
         """Wait (playing silence, never blocking) until the session can start with stems, or time out."""
@@ -426,46 +462,75 @@ class Playback:
             # Stems short (playing the dry mix instead), or even the dry mix late (the reader fell behind).
             self.app_underruns += 1
         wet_used = target == 1.0 or self.wet > 0.0
+        nb, stem_outs, cue_out = self.nb_stems, self.layout.stem_channel, self.layout.cue_channel
+        faders, cue = gains[:, :nb], gains[:, nb:]
         if nwet > 0 and wet_used:
             session.stems.read_into(c, self._stems_flat[:nwet])
-            np.multiply(self._stems[:nwet], gains[:nwet], out=self._weighted[:nwet])
+            np.multiply(self._stems[:nwet], faders[:nwet], out=self._weighted[:nwet])
             np.sum(self._weighted[:nwet], axis=1, out=self._wet[:nwet])
+            if cue_out:
+                np.multiply(self._stems[:nwet], cue[:nwet], out=self._cue_weighted[:nwet])
+                np.sum(self._cue_weighted[:nwet], axis=1, out=self._cue_wet[:nwet])
         self._stems_flat[nwet if wet_used else 0:m] = 0.0  # the monitor shows no stems where none were used
-        if m == 0:
-            pass
-        elif target == 1.0 and self.wet >= 1.0:
-            out[:m] = self._wet[:m]
-        elif target == 0.0 and self.wet <= 0.0:
-            out[:m] = self._scaled_dry(gains, m)
-        else:
-            dry = self._scaled_dry(gains, m)
-            x = self._xramp[:m]
-            if target == 1.0:
-                np.multiply(self._ar2[:m], 1.0 / self.ramp, out=x)
-                x += self.wet
-                np.minimum(x, 1.0, out=x)
-            else:  # reach 0 within the stems still held (a hard switch only if none are)
-                length = max(1, min(self.ramp, nwet))
-                np.multiply(self._ar2[:m], -self.wet / length, out=x)
-                x += self.wet
-                np.maximum(x, 0.0, out=x)
-            self.wet = float(x[m - 1, 0])
-            k = nwet
-            np.subtract(self._wet[:k], dry[:k], out=self._diff[:k])
-            self._diff[:k] *= x[:k]
-            np.add(dry[:k], self._diff[:k], out=out[:k])
-            out[k:m] = dry[k:]
+        if m > 0:
+            fade = not ((target == 1.0 and self.wet >= 1.0) or (target == 0.0 and self.wet <= 0.0))
+            x = self._wet_weight(target, nwet, m, 2 * nb if stem_outs else 2) if fade else None
+            self._blend(out[:, :2], self._wet, faders, self._dry_out, self._dry_gain, self._diff,
+                        target, x, nwet, m)
+            if cue_out:
+                self._blend(out[:, cue_out:cue_out + 2], self._cue_wet, cue, self._cue_dry, self._cue_gain,
+                            self._cue_diff, target, x, nwet, m)
+            if stem_outs:  # the stand-in is silence (one stem is never the dry mix)
+                direct = out[:m, stem_outs:stem_outs + 2 * nb]
+                if x is not None:
+                    np.multiply(self._weighted_flat[:nwet], x[:nwet, :2 * nb], out=direct[:nwet])
+                    direct[nwet:] = 0.0
+                elif target == 1.0:
+                    direct[:] = self._weighted_flat[:m]
+                else:
+                    direct[:] = 0.0
         out[m:n] = 0.0
         session.play_position = c + m
         if out_end is not None and c + m >= out_end:
             session.ended = True
         return m
 
-    def _scaled_dry(self, gains: np.ndarray, m: int) -> np.ndarray:
-        """The dry stand-in: the aligned dry mix times the smallest stem gain, sample by sample (see the
-        module docstring). Only computed when it plays, not on the all-separated path."""
-        np.min(gains, axis=1, out=self._dry_gain[:m])
-        return np.multiply(self._dry[:m], self._dry_gain[:m], out=self._dry_out[:m])
+    def _wet_weight(self, target: float, nwet: int, m: int, width: int) -> np.ndarray:
+        """The wet weight x `(m, width)` (every column alike) of a crossfade towards `target`; it becomes
+        the current one (`wet`)."""
+        x = self._xramp[:m, :width]
+        if target == 1.0:
+            np.multiply(self._arw[:m, :width], 1.0 / self.ramp, out=x)
+            x += self.wet
+            np.minimum(x, 1.0, out=x)
+        else:  # reach 0 within the stems still held (a hard switch only if none are)
+            length = max(1, min(self.ramp, nwet))
+            np.multiply(self._arw[:m, :width], -self.wet / length, out=x)
+            x += self.wet
+            np.maximum(x, 0.0, out=x)
+        self.wet = float(x[m - 1, 0])
+        return x
+
+    def _blend(self, out: np.ndarray, wet: np.ndarray, weights: np.ndarray, dry_out: np.ndarray,
+               dry_gain: np.ndarray, diff: np.ndarray, target: float, x: np.ndarray | None, nwet: int,
+               m: int) -> None:
+        """One stereo output `out[:m]`: the weighted stems `wet`, or the dry stand-in (the aligned dry mix
+        times the smallest of `weights` `(m, nb_stems, 2)`, sample by sample; see the module docstring),
+        or the crossfade between them by x (None: no crossfade). The stand-in is only computed when it
+        plays, not on the all-separated path. `dry_out`, `dry_gain`, `diff`: this output's scratch."""
+        if x is None and target == 1.0:
+            out[:m] = wet[:m]
+            return
+        np.min(weights[:m], axis=1, out=dry_gain[:m])
+        dry = np.multiply(self._dry[:m], dry_gain[:m], out=dry_out[:m])
+        if x is None:
+            out[:m] = dry
+            return
+        k = nwet
+        np.subtract(wet[:k], dry[:k], out=diff[:k])
+        diff[:k] *= x[:k, :2]
+        np.add(dry[:k], diff[:k], out=out[:k])
+        out[k:m] = dry[k:]
 
     def _gain_ramp(self, m: int) -> np.ndarray:
         """Per-sample gains `(m, nb_stems, 2)`: linear from the current value to the target in `ramp`
@@ -505,8 +570,9 @@ class Playback:
             if target == 0.0:
                 out[:] = 0.0
             return
-        t = self._tramp[:n]
-        np.multiply(self._ar2[:n], (1.0 if target > self.transport else -1.0) / self.ramp, out=t)
+        t = self._tramp[:n, :out.shape[1]]  # every output channel alike
+        np.multiply(self._arw[:n, :out.shape[1]], (1.0 if target > self.transport else -1.0) / self.ramp,
+                    out=t)
         t += self.transport
         np.clip(t, 0.0, 1.0, out=t)
         out *= t
@@ -519,7 +585,7 @@ class Playback:
             self.monitor_drops += 1
             return
         frame = self._monitor_frame[:n]
-        frame[:, 0:2] = out[:n]
+        frame[:, 0:2] = out[:n, :2]  # the remix
         frame[:, 2:4] = self._dry[:n]
         frame[:, 4:] = self._stems_flat[:n]
         ring.write(frame)

@@ -65,19 +65,34 @@ C_CALLBACK_ERRORS = 30  # Python callback only: exceptions caught (the native on
 # live input: the input callback (native, or Engine._live_write) appends to the live session's source ring
 C_INPUT_OVERFLOWS = 31  # input callback: blocks dropped because the output was not consuming
 C_INPUT_CHANNELS = 32  # control thread, before the input stream starts: the device's channel count
+# output layout (routing.py), set by the control thread while no stream runs (before one opens)
+C_OUT_CHANNELS = 33  # channels of the output buffer: 2 (the remix) plus the stem outputs and the cue bus
+C_STEM_OUTS = 34  # first channel of the per-stem outputs (post-fader), 0 for none
+C_CUE_OUT = 35  # first channel of the cue bus (the cued stems, pre-fader), 0 for none
 NB_CONTROL_CELLS = 40
 
 # -- float cells (float32); all callback-owned except the target slots (control thread) ----------------------
 F_WET = 0  # 1 while separated stems play, 0 on the dry mix, between during a crossfade
 F_TRANSPORT = 1  # the transport gain (play/pause and session switch fades)
-F_GAINS = 2  # the current gain per stem (nb_stems cells); then F_GAINS + k * nb_stems for:
+F_GAINS = 2  # the current ramped gains (nb_ramped(nb_stems) cells); then F_GAINS + k * nb_ramped for:
 RAMP_FROM, RAMP_STEP, RAMP_TARGET = 1, 2, 3  # ... the ramp (callback)
 TARGET_READ = 4  # ... a published slot as the callback copied it (callback)
 TARGET_SLOTS = 5  # ... GAIN_SLOTS slots of published targets (control thread)
 
 
+def nb_ramped(nb_stems: int) -> int:
+    """Gains ramped together: the faders (one per stem), then the cue bus weights (1 cued, 0 not), so a cue
+    switched on or off fades like a fader instead of clicking in the headphones."""
+    return 2 * nb_stems
+
+
+def max_out_channels(nb_stems: int) -> int:
+    """The widest output buffer: the remix, a pair per stem and the cue bus (routing.py)."""
+    return 2 + 2 * nb_stems + 2
+
+
 def nb_float_cells(nb_stems: int) -> int:
-    return F_GAINS + (TARGET_SLOTS + GAIN_SLOTS) * nb_stems
+    return F_GAINS + (TARGET_SLOTS + GAIN_SLOTS) * 2 * nb_stems  # (not nb_ramped: native.py compiles this)
 
 
 # -- session cells (int64) -----------------------------------------------------------------------------------

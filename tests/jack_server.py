@@ -23,13 +23,14 @@ JACK_DEVICE = "system JACK"  # sounddevice matches every word against 'name, hos
 
 
 @contextlib.contextmanager
-def jack_server(rate: int = 44100, period: int = 256) -> Iterator[JackDummy]:
-    """Start `jackd -R -d dummy -r rate -p period` (real-time scheduling where allowed; jackd carries on
-    without it otherwise) with the app's own `JackDummy`; yields the running server. Stops it afterwards."""
+def jack_server(rate: int = 44100, period: int = 256, playback: int = 2) -> Iterator[JackDummy]:
+    """Start `jackd -R -d dummy -r rate -p period -P playback` (real-time scheduling where allowed; jackd
+    carries on without it otherwise) with the app's own `JackDummy`; yields the running server. Stops it
+    afterwards. `playback`: output ports, the channels of PortAudio's "system" device."""
     require_executable("jackd")
     require_executable("jack_wait")
     try:
-        server = JackDummy(period, rate)
+        server = JackDummy(period, rate, playback)
     except DeviceError as error:
         missing_tool(str(error))
     env = server.env

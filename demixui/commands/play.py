@@ -5,6 +5,8 @@ Examples:
   demixui play song.wav --gain drums=+6 --mute bass --record remix.wav
   demixui play song.wav --backend null --seconds 30 --stats-json stats.json   no sound card needed
   demixui play --live --device "USB" --blocksize 512
+  demixui play song.wav --device "system JACK" --stem-outputs --cue vocals --mute vocals
+        remix on outputs 1-2, the stems (post-fader) on 3-10, the muted vocals pre-listened on 11-12
 Ctrl+C (or SIGTERM, SIGHUP) stops playback cleanly (the recording and the statistics are still written).
 An error that ends the session (a file that breaks partway) or that the session survives on the dry mix (a
 failing model) is printed as it happens, and the exit status is then 1. The recording and the statistics
@@ -42,10 +44,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--solo", action="append", default=[], choices=STEMS, metavar="STEM", help="solo a stem")
     add("--karaoke", nargs="?", type=float, const=math.inf, default=None, metavar="DB",
         help="reduce the vocals by DB decibels (no value: mute them)")
+    add("--stem-outputs", action="store_true",
+        help="also play each stem after its fader on its own output pair: vocals 3-4, drums 5-6, bass 7-8, "
+             "other 9-10 (a device or JACK with enough channels)")
+    add("--cue", action="append", default=[], choices=STEMS, metavar="STEM",
+        help="put a stem on the cue bus, the next output pair (3-4, or 11-12 with --stem-outputs), "
+             "before its fader: heard there even when muted; repeatable")
     add("--start", type=float, default=0.0, metavar="S", help="start at S seconds into the file")
     add("--seconds", type=float, default=None, metavar="S", help="stop after S seconds of the source")
     add("--loop", action="store_true", help="loop the file")
-    add("--record", default=None, metavar="OUT.wav", help="record what is played (32-bit float WAV)")
+    add("--record", default=None, metavar="OUT.wav", help="record the remix as played (32-bit float WAV)")
     add("--stats-json", default=None, metavar="PATH", help="write the final telemetry as JSON")
     add("--backend", choices=("portaudio", "null", "null-fast"), default="portaudio",
         help="portaudio: a sound card; null: no device, paced by a clock; null-fast: no device, "
@@ -126,6 +134,7 @@ def check_outputs(args: argparse.Namespace, duration_s: float | None) -> None:
 def run(args: argparse.Namespace) -> int:
     from demixui.engine import Engine, check_blocksize
     from demixui.engine.priority import raise_thread_priority
+    from demixui.engine.routing import OutputLayout
 
     check_blocksize(args.blocksize)
     if args.input is None and not (args.live and args.backend == "portaudio"):
@@ -142,14 +151,18 @@ def run(args: argparse.Namespace) -> int:
 
         duration_s = probe_file(args.input).duration_s  # a bad file fails before any device is opened
     check_outputs(args, duration_s)
+    outputs = OutputLayout(stem_outputs=args.stem_outputs, cue_bus=bool(args.cue))
     with Engine(args.model, backend=args.backend, output_device=parse_device(args.device),
-                blocksize=args.blocksize, input_device=parse_device(args.input_device)) as engine:
+                blocksize=args.blocksize, input_device=parse_device(args.input_device),
+                outputs=outputs) as engine:
         for stem, gain_db in gains.items():
             engine.set_gain_db(stem, gain_db)
         for stem in args.mute:
             engine.set_mute(stem, True)
         for stem in args.solo:
             engine.set_solo(stem, True)
+        for stem in args.cue:
+            engine.set_cue(stem, True)
         if args.karaoke is not None:
             engine.set_karaoke(True, args.karaoke)
         engine.set_loop(args.loop)

@@ -36,8 +36,9 @@ class NullOutput:
 
     def __init__(self, callback, blocksize: int, sample_rate: int, realtime: bool = True, ready=None,
                  input_callback=None, input_signal: np.ndarray | None = None, capture: bool = False,
-                 ready_timeout: float = 10.0):
+                 ready_timeout: float = 10.0, channels: int = 2):
         self._callback = callback
+        self.channels = channels
         self.blocksize = blocksize
         self.sample_rate = sample_rate
         self.realtime = realtime
@@ -82,14 +83,21 @@ class NullOutput:
         self.input_start_block = old.input_start_block
 
     def captured(self) -> np.ndarray:
-        """Everything played so far `(nb_samples, 2)` (when constructed with capture=True)."""
+        """Everything played so far `(nb_samples, channels)` (when constructed with capture=True); blocks
+        played before a change to more output channels have silence in the channels they did not have."""
         blocks = list(self._captured)
-        return np.concatenate(blocks) if blocks else np.zeros((0, 2), np.float32)
+        width = max([self.channels, *(b.shape[1] for b in blocks)])
+        captured = np.zeros((sum(len(b) for b in blocks), width), np.float32)
+        start = 0
+        for block in blocks:
+            captured[start:start + len(block), :block.shape[1]] = block
+            start += len(block)
+        return captured
 
     def _run(self) -> None:
         n = self.blocksize
         raise_thread_priority(realtime=True)
-        out = np.zeros((n, 2), np.float32)
+        out = np.zeros((n, self.channels), np.float32)
         block_in = np.zeros((n, 2), np.float32)
         status = _Status()
         period = n / self.sample_rate
@@ -155,24 +163,32 @@ def resolve_device(device, kind: str) -> tuple[int, str]:
 
 
 class PortAudioOutput:
-    """A sounddevice output stream: stereo float32 at the model rate with the given block size.
+    """A sounddevice output stream: float32 at the model rate with the given block size, with the channels of
+    `layout` (routing.py; default: the stereo remix alone).
 
     `native`: (C callback address, userData address, an object to keep alive) from `Playback.native_stream()`:
     PortAudio then calls the native callback directly (no Python, no GIL: sounddevice's stream base class
     takes a C function pointer); otherwise it calls `callback` through sounddevice's Python wrapper."""
 
-    def __init__(self, callback, blocksize: int, sample_rate: int, device=None, native=None):
+    def __init__(self, callback, blocksize: int, sample_rate: int, device=None, native=None, layout=None):
         import sounddevice as sd
 
+        from demixui.engine.routing import OutputLayout
+
+        layout = layout or OutputLayout()
+        channels = layout.channels
         self.index, self.name = resolve_device(device, "output")
+        layout.check_device(self.name, int(sd.query_devices(self.index)["max_output_channels"]))
         try:
-            sd.check_output_settings(device=self.index, channels=2, dtype="float32", samplerate=sample_rate)
+            sd.check_output_settings(device=self.index, channels=channels, dtype="float32",
+                                     samplerate=sample_rate)
         except sd.PortAudioError as error:
-            raise DeviceError(f"output device {self.name} refuses {sample_rate} Hz stereo "
+            what = "stereo" if channels == 2 else f"with {channels} channels"
+            raise DeviceError(f"output device {self.name} refuses {sample_rate} Hz {what} "
                               f"({_first_line(error)})") from None
         try:
             # Ask for about two blocks of device buffering: the block size is the user's latency choice.
-            settings = dict(samplerate=sample_rate, blocksize=blocksize, device=self.index, channels=2,
+            settings = dict(samplerate=sample_rate, blocksize=blocksize, device=self.index, channels=channels,
                             dtype="float32", latency=2 * blocksize / sample_rate)
             if native is None:
                 self.stream = sd.OutputStream(callback=callback, **settings)

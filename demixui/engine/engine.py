@@ -23,6 +23,7 @@ from demixui.engine.backends import NullOutput, PortAudioInput, PortAudioOutput
 from demixui.engine.mix import STEMS, MixSettings
 from demixui.engine.playback import Playback
 from demixui.engine.reader import FileReader, probe_file
+from demixui.engine.routing import OutputLayout
 from demixui.engine.session import Session, SourceInfo
 from demixui.engine.snapshot import EngineSnapshot
 from demixui.engine.telemetry import build_snapshot
@@ -45,10 +46,12 @@ class Engine:
     `backend`: "portaudio" (a sound card), "null" (no device, paced by a clock) or "null-fast" (no device,
     as fast as the model allows; tests and benchmarks). `capture=True` keeps everything the null backend
     played (`captured()`). `model`: an already loaded `SeparatorModel` instead of `model_path`.
+    `outputs`: stem outputs and a cue bus besides the remix (routing.py; default: the remix alone).
     """
 
     def __init__(self, model_path=None, backend: str = "portaudio", output_device=None, blocksize: int = 256,
-                 input_device=None, *, capture: bool = False, model=None):
+                 input_device=None, *, capture: bool = False, model=None,
+                 outputs: OutputLayout | None = None):
         from demixui.model.runtime import load_model
 
         if backend not in BACKENDS:
@@ -78,6 +81,7 @@ class Engine:
         self._loop = False
         self._mix = MixSettings()
         self._gain_targets = np.ones(len(STEMS), np.float32)
+        self._cue = np.zeros(len(STEMS), bool)  # stems on the cue bus
         self._pending_model = None
         self._output_device = output_device
         self._input_device = input_device
@@ -85,6 +89,7 @@ class Engine:
         self._last_callbacks = 0
         self._reported_callback_errors = 0
         self.playback = Playback(self, len(STEMS), self.sample_rate)  # loads the native callback: up to 15 s
+        self.playback.set_layout(outputs or OutputLayout())
         # The watchdog's first look is half a second after the threads start (the output is opened and
         # started meanwhile), not after the Playback was built: loading numba may take longer than that.
         self._last_watch = time.monotonic()
@@ -217,6 +222,13 @@ class Engine:
             self._mix.set_karaoke(on, reduction_db)
             self._publish_gains()
 
+    def set_cue(self, stem: str, on: bool) -> None:
+        """Put a stem on the cue bus (pre-fader: heard there even when muted) or take it off; the bus is
+        heard once the output layout has one (set_outputs)."""
+        with self._lock:
+            self._cue[self._mix.index(stem)] = bool(on)
+            self._publish_gains()
+
     def reset_mix(self) -> None:
         with self._lock:
             self._mix = MixSettings()
@@ -230,6 +242,17 @@ class Engine:
     def set_output_device(self, device) -> None:
         with self._lock:
             self._reopen_output(device, self.blocksize)
+
+    def set_outputs(self, layout: OutputLayout) -> None:
+        """Reopen the output with the channels of `layout` (stem outputs, cue bus); DeviceError, and the
+        outputs as they were, when the device has too few channels."""
+        with self._lock:
+            if layout != self.playback.layout:
+                self._reopen_output(self._output_device, self.blocksize, layout)
+
+    @property
+    def outputs(self) -> OutputLayout:
+        return self.playback.layout
 
     def set_input_device(self, device) -> None:
         with self._lock:
@@ -298,7 +321,8 @@ class Engine:
         return self.analysis.spectrogram(source, since)
 
     def captured(self) -> np.ndarray:
-        """What the null backend played `(nb_samples, 2)` (Engine(..., capture=True))."""
+        """What the null backend played `(nb_samples, channels)` (Engine(..., capture=True)): the remix, then
+        the stem outputs and the cue bus when `outputs` has them."""
         if isinstance(self._output, NullOutput):
             return self._output.captured()
         return np.zeros((0, 2), np.float32)
@@ -344,7 +368,8 @@ class Engine:
     # -- internals -------------------------------------------------------------------------------------------
     def _publish_gains(self) -> None:
         self._gain_targets = self._mix.gains()
-        self.playback.publish_gains(self._gain_targets)  # a fresh slot: never a half-written one
+        # a fresh slot: never a half-written one
+        self.playback.publish_gains(self._gain_targets, self._cue.astype(np.float32))
 
     def _publish(self, session: Session) -> None:
         old = self._session
@@ -364,20 +389,23 @@ class Engine:
     def _open_output(self, device, blocksize: int):
         if self.backend == "portaudio":
             return PortAudioOutput(self.playback.callback, blocksize, self.sample_rate, device,
-                                   native=self.playback.native_stream())
+                                   native=self.playback.native_stream(), layout=self.playback.layout)
         if device not in (None, "null"):
             raise DeviceError(f"no output device {device!r} on the null backend (it has one: 'null')")
         return NullOutput(self.playback.callback, blocksize, self.sample_rate,
                           realtime=self.backend == "null", ready=self.playback.ready_for_null_clock,
-                          capture=self._capture)
+                          capture=self._capture, channels=self.playback.layout.channels)
 
-    def _reopen_output(self, device, blocksize: int) -> None:
-        old = self._output
+    def _reopen_output(self, device, blocksize: int, layout: OutputLayout | None = None) -> None:
+        old, old_layout = self._output, self.playback.layout
         old.stop()
         try:
+            # The callback is stopped with its stream, so the buffer width it fills can change now.
+            self.playback.set_layout(layout or old_layout)
             new = self._open_output(device, blocksize)
             new.start()
         except DemixError:
+            self.playback.set_layout(old_layout)
             old_again = self._open_output(self._output_device, self.blocksize)  # back to what worked
             old_again.start()
             self._output = old_again

@@ -59,3 +59,5 @@ class EngineSnapshot:
     monitor_drops: int = 0  # blocks the analysis/recording thread missed (it fell behind)
     drift_corrections: int = 0  # live input: jumps/holds that kept the buffer bounded (two device clocks)
     audio_callback: str = ""  # "native (numba)": no Python thread can delay it; or "python (why not native)"
+    outputs: str = "remix 1-2"  # the output channels (routing.OutputLayout.describe)
+    cued: tuple[bool, ...] = (False, False, False, False)  # stems on the cue bus (pre-fader)

@@ -87,6 +87,8 @@ def build_snapshot(engine) -> EngineSnapshot:
         monitor_drops=playback.monitor_drops,
         drift_corrections=playback.drift_corrections,
         audio_callback=playback.audio_callback,
+        outputs=playback.layout.describe(),
+        cued=tuple(bool(c) for c in engine._cue),
     )
 
 

@@ -46,18 +46,20 @@ LABELS = {"silent": "silent client", "headless": "headless playback", "window": 
 
 
 class JackDummy:
-    """`jackd --realtime -d dummy -r RATE -p PERIOD` under a private name (so parallel runs do not collide);
-    `env` reaches it. Also the tests' JACK server (tests/jack_server.py). DeviceError if it cannot start."""
+    """`jackd --realtime -d dummy -r RATE -p PERIOD -P PLAYBACK` under a private name (so parallel runs do not
+    collide); `env` reaches it. Also the tests' JACK server (tests/jack_server.py). DeviceError if it cannot
+    start. `playback`: its output ports (PortAudio's "system" device has that many output channels)."""
 
-    def __init__(self, period: int, rate: int = SR):
+    def __init__(self, period: int, rate: int = SR, playback: int = 2):
         jackd, wait = shutil.which("jackd"), shutil.which("jack_wait")
         if jackd is None or wait is None:
             raise DeviceError("jackd and jack_wait are needed (Debian: apt install jackd2)")
         name = f"demixui-jack-{uuid.uuid4().hex[:8]}"
         self.env = {**os.environ, "JACK_DEFAULT_SERVER": name, "JACK_NO_AUDIO_RESERVATION": "1",
                     "JACK_NO_START_SERVER": "1"}
-        self.process = subprocess.Popen([jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(rate),
-                                         "-p", str(period)], env=self.env, stdout=subprocess.DEVNULL,
+        command = [jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period), "-P",
+                   str(playback)]
+        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.STDOUT)
         if subprocess.run([wait, "-w", "-t", "10"], env=self.env, capture_output=True).returncode != 0:
             status = self.process.poll()

@@ -192,3 +192,42 @@ def test_a_new_bench_document_keeps_sections_other_tools_wrote():
     assert kept.startswith("## Clicks under load") and "| silent | 3 |" in kept
     assert "old" not in kept and "rules" not in kept
     assert kept_sections("# Benchmarks\n\n## Tables\n\n| a |\n") == ""
+
+
+def test_cores_only_measures_separate_per_core_count_and_replaces_only_its_section(tiny_model_path,
+                                                                                    tmp_path, capsys):
+    from demixui.bench.cores import SECTION, allowed_cores, core_counts
+
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## Tables\n\nold tables\n\n## Clicks under load\n\nkept\n")
+    audio = tmp_path / "a.wav"
+    sf.write(str(audio), 0.1 * np.random.default_rng(0).standard_normal((RATE, 2)).astype(np.float32), RATE)
+    for _ in range(2):  # the second run replaces the first run's section
+        assert main(["bench", "--cores-only", "--cores-seconds", "1", "--model", tiny_model_path, "--audio",
+                     str(audio), "--json", str(tmp_path / "b.json"), "--markdown", str(markdown)]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    check_rows(rows)
+    counts = core_counts(len(allowed_cores()))
+    nb_files = max(2, len(allowed_cores()))
+    assert [row["name"] for row in rows] == ([f"one file of 1 s, --jobs {n}" for n in counts]
+                                             + [f"{nb_files} files of 1 s, --jobs {n}" for n in counts])
+    for row in rows:
+        assert row["table"] == "cores" and row["reason"] is None, row
+        figures = row["figures"]
+        assert figures["speed_x"] * figures["wall_rtf"] == pytest.approx(1.0)
+        assert figures["load_1min"] >= 0
+    assert rows[0]["figures"]["scaling"] == rows[len(counts)]["figures"]["scaling"] == 1.0
+    text = markdown.read_text()
+    assert text.count(f"## {SECTION}") == 1
+    assert "old tables" in text and "## Clicks under load\n\nkept" in text
+    assert "--cores-only" in text and "| one file of 1 s, --jobs 1 | 1 |" in text
+    assert "Offline separation per number of cores" in capsys.readouterr().out
+
+
+def test_core_counts_double_up_to_every_core():
+    from demixui.bench.cores import core_counts
+
+    assert core_counts(1) == [1]
+    assert core_counts(2) == [1, 2]
+    assert core_counts(6) == [1, 2, 4, 6]
+    assert core_counts(8) == [1, 2, 4, 8]

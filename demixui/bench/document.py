@@ -71,13 +71,14 @@ def render_document(report: dict, rows: list[Row], command: str) -> str:
 BENCH_SECTIONS = ("Headline ratios", "Tables", "Method")
 
 
-def kept_sections(previous: str) -> str:
+def kept_sections(previous: str, also: tuple[str, ...] = ()) -> str:
     """The `## ` sections of an earlier BENCHMARKS.md that `demixui bench` does not write (measured by other
-    tools, such as `python -m demixui.engine.xruns`), so a new run keeps them; "" if none."""
+    tools, such as `python -m demixui.engine.xruns`), so a new run keeps them; "" if none. `also`: more
+    section titles this run writes anew."""
     kept, keep = [], False
     for line in previous.splitlines():
         if line.startswith("## "):
-            keep = line[3:].strip() not in BENCH_SECTIONS
+            keep = line[3:].strip() not in BENCH_SECTIONS + also
         if keep:
             kept.append(line)
     return "\n".join(kept).strip()

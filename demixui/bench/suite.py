@@ -35,6 +35,8 @@ class BenchOptions:
     eval_tracks: int | None = 8
     reps: int = 3
     quick: bool = False
+    cores_seconds: float = 60.0  # audio per file in the per-core rows (one file, and one per core)
+    cores_only: bool = False  # measure only the per-core rows (cores.py)
 
 
 def synthetic_mix(nb_samples: int, seed: int = 0) -> np.ndarray:
@@ -118,6 +120,7 @@ def headlines(rows: list[Row]) -> list[dict]:
 def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tuple[dict, list[Row]]:
     """Run every part; returns the JSON-ready report {machine, audio, options, timing, rows, headlines} and
     the rows themselves (for the tables)."""
+    from demixui.bench.cores import measure_cores
     from demixui.bench.engine import measure_engine
     from demixui.bench.ours import measure_ours
     from demixui.bench.peers import PEERS, measure_peer
@@ -128,6 +131,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     mix, audio_source = bench_audio(options)
     rows: list[Row] = []
     details: list[Row] = []
+    if options.cores_only:
+        rows += measure_cores(options.models[0], mix, SAMPLE_RATE, options.cores_seconds, log)
+        return _report(options, machine, audio_source, mix, mix, wall, cpu, rows), rows
     for model_path in options.models:
         log(f"ours: {model_path or 'the shipped model'} on {mix.shape[0] / SAMPLE_RATE:.0f} s of audio ...")
         speed, detail = measure_ours(model_path, mix, reps=options.reps)
@@ -146,6 +152,12 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     rows += measure_engine(first_model, options.blocksizes, options.engine_seconds, mix, log)
     log("quality: floor, model and ceiling on the test set ...")
     rows += measure_quality(first_model, options.test_set, options.eval_tracks)
+    rows += measure_cores(first_model, mix, SAMPLE_RATE, options.cores_seconds, log)
+    return _report(options, machine, audio_source, mix, peer_mix, wall, cpu, rows), rows
+
+
+def _report(options: BenchOptions, machine: dict, audio_source: str, mix: np.ndarray, peer_mix: np.ndarray,
+            wall: float, cpu: float, rows: list[Row]) -> dict:
     return {
         "machine": machine,
         "audio": {"source": audio_source, "seconds": mix.shape[0] / SAMPLE_RATE,
@@ -156,4 +168,4 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
                    "wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu},
         "rows": [row.to_json() for row in rows],
         "headlines": headlines(rows),
-    }, rows
+    }

@@ -38,6 +38,13 @@ TABLES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("app_underruns", "app underruns", "{:.0f}"),
         ("device_underruns", "device underruns", "{:.0f}"),
     ]),
+    "cores": ("Offline separation per number of cores (wall clock, `separate --jobs N`)", [
+        ("cores", "cores", "{:.0f}"),
+        ("speed_x", "x real time", "{:.1f}"),
+        ("wall_rtf", "RTF (wall clock)", "{:.4f}"),
+        ("scaling", "vs --jobs 1", "{:.2f}"),
+        ("load_1min", "load average before", "{:.2f}"),
+    ]),
     "quality": ("Quality, challenge SDR (dB), mean over the test tracks", [
         ("vocals", "vocals", "{:.2f}"),
         ("drums", "drums", "{:.2f}"),

@@ -19,9 +19,9 @@ HELP = "measure latency and speed, ours beside the peers'"
 
 PEER_KEYS = ("umxl", "umx-uni", "htdemucs", "hs-tasnet")
 QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 2.0, "eval_tracks": 1, "reps": 2,
-         "peers": ["hs-tasnet"]}
+         "peers": ["hs-tasnet"], "cores_seconds": 5.0}
 DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 8, "reps": 3,
-            "peers": list(PEER_KEYS)}
+            "peers": list(PEER_KEYS), "cores_seconds": 60.0}
 
 
 def _peer_list(text: str) -> list[str]:
@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="engine block sizes (default 128,256,512,1024)")
     parser.add_argument("--eval-tracks", type=int, metavar="N",
                         help="test tracks for the quality rows (default 8; quick 1)")
+    parser.add_argument("--cores-seconds", type=float, metavar="S",
+                        help="seconds of audio per file in the per-core rows, `separate --jobs 1, 2, 4, ...` "
+                             "on one file and on one file per core (default 60; quick 5)")
+    parser.add_argument("--cores-only", action="store_true",
+                        help="measure only the per-core rows; with --markdown, replace only their section of "
+                             "the file (re-measure them on an idle machine)")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH",
                         help="write the report as Markdown (BENCHMARKS.md)")
@@ -78,8 +84,10 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--model {model}")
     if args.quick:
         parts.append("--quick")
-    for flag in ("audio", "test_set", "seconds", "peer_seconds", "engine_seconds", "eval_tracks", "json",
-                 "markdown"):
+    if args.cores_only:
+        parts.append("--cores-only")
+    for flag in ("audio", "test_set", "seconds", "peer_seconds", "engine_seconds", "eval_tracks",
+                 "cores_seconds", "json", "markdown"):
         value = getattr(args, flag)
         if value is not None:
             parts.append(f"--{flag.replace('_', '-')} {value:g}" if isinstance(value, float)
@@ -100,7 +108,7 @@ def build_options(args: argparse.Namespace):
         value = getattr(args, name)
         return chosen[name] if value is None else value
 
-    for name in ("seconds", "peer_seconds", "engine_seconds"):
+    for name in ("seconds", "peer_seconds", "engine_seconds", "cores_seconds"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise DemixError(f"--{name.replace('_', '-')} must be positive")
     test_set = args.test_set
@@ -112,10 +120,13 @@ def build_options(args: argparse.Namespace):
     return BenchOptions(models=models, audio=args.audio, test_set=test_set,
                         seconds=pick("seconds"), peer_seconds=pick("peer_seconds"), peers=pick("peers"),
                         engine_seconds=pick("engine_seconds"), blocksizes=args.blocksizes,
-                        eval_tracks=pick("eval_tracks"), reps=chosen["reps"], quick=args.quick)
+                        eval_tracks=pick("eval_tracks"), reps=chosen["reps"], quick=args.quick,
+                        cores_seconds=pick("cores_seconds"), cores_only=args.cores_only)
 
 
 def run(args: argparse.Namespace) -> int:
+    from demixui.bench.cores import SECTION as CORES_SECTION
+    from demixui.bench.cores import render_section, replace_section
     from demixui.bench.document import kept_sections, render_document, write_text_atomic
     from demixui.bench.machine import machine_line
     from demixui.bench.suite import run_bench
@@ -130,8 +141,10 @@ def run(args: argparse.Namespace) -> int:
     command = command_line(args)
     report["command"] = command
     print(f"\n{machine_line(report['machine'])}")
-    print(f"audio: {report['audio']['seconds']:.0f} s from {report['audio']['source']}; compute = CPU time, "
-          "one thread; peers built from their published code with random weights\n")
+    if not args.cores_only:
+        print(f"audio: {report['audio']['seconds']:.0f} s from {report['audio']['source']}; compute = CPU "
+              "time, one thread; peers built from their published code with random weights")
+    print()
     print(render_text(rows))
     if report["headlines"]:
         print("\nHeadline ratios (peer / ours):")
@@ -140,9 +153,14 @@ def run(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_text_atomic(args.json, json.dumps(report, indent=2) + "\n")
     if args.markdown is not None:
-        text = render_document(report, rows, command)
         previous = Path(args.markdown).read_text(encoding="utf-8") if Path(args.markdown).is_file() else ""
-        kept = kept_sections(previous)  # sections other tools measured stay
-        write_text_atomic(args.markdown, text + ("\n\n" + kept + "\n" if kept else "\n"))
+        cores = render_section([row for row in rows if row.table == "cores"], machine_line(report["machine"]),
+                               command)
+        if args.cores_only:  # the rest of the file stays as it was
+            write_text_atomic(args.markdown, replace_section(previous, cores))
+        else:
+            text = render_document(report, [row for row in rows if row.table != "cores"], command)
+            kept = kept_sections(previous, also=(CORES_SECTION,))  # sections other tools measured stay
+            write_text_atomic(args.markdown, text + "\n\n" + cores + ("\n\n" + kept + "\n" if kept else "\n"))
     return 0
 

@@ -40,6 +40,24 @@ def tiny_model_path(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def tiny_live_model_path(tmp_path_factory) -> str:
+    """The tiny network on the live model's STFT (n_fft 512, hop 128, `lowlatency`), exported the same way."""
+    torch = pytest.importorskip("torch")
+    import dataclasses
+
+    from demixui.model.export import export_model
+    from demixui.model.network import CONFIGS, Separator
+
+    torch.manual_seed(4321)
+    live = CONFIGS["lowlatency"]
+    config = dataclasses.replace(CONFIGS["tiny"], n_fft=live.n_fft, hop=live.hop)
+    path = tmp_path_factory.mktemp("tiny_live_model") / "tiny-live.onnx"
+    export_model(Separator(config), path, training_data="none (random weights)",
+                 model_version="tiny-live-test")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
 def nan_model_path(tiny_model_path, tmp_path_factory) -> str:
     """The tiny model with every float weight set to NaN (what a diverged training run exports): a valid model
     file whose output is NaN. Built with the `onnx` package from the real exported file."""

@@ -38,8 +38,8 @@ class _Status:
 class Control:
     """What Engine does for the callback, by hand: publish sessions, the play flag and gain targets."""
 
-    def __init__(self):
-        self.hop = HOP
+    def __init__(self, blocksize: int = 256):
+        self.hop, self.blocksize = HOP, blocksize
         self._gain_targets = np.ones(4, np.float32)
         self._session: Session | None = None
         self._playing = False
@@ -73,7 +73,7 @@ def file_session(rng, seconds_in: int, stems_to: int) -> tuple[Session, np.ndarr
 def run_script(kind: str, blocksize: int, monkeypatch, layout: OutputLayout | None = None) -> dict:
     layout = layout or OutputLayout()
     monkeypatch.setenv(CALLBACK_ENV, kind)
-    control = Control()
+    control = Control(blocksize)
     playback = control.playback
     playback.set_layout(layout)
     assert playback.native == (kind == "native"), playback.audio_callback
@@ -252,6 +252,9 @@ def test_native_input_maps_any_channel_count_to_stereo_and_drops_when_the_output
         expected = np.stack([block[:2500, 0::2].mean(1), block[:2500, 1::2].mean(1)], axis=1)
     assert live.source.written == 2500
     np.testing.assert_allclose(live.source._data[:2500], expected, rtol=0, atol=1e-6)
+    # ... and it woke the inference worker: one byte in the wake-up pipe per block (live.Wakeup).
+    assert playback.wakeup.read_fd >= 0  # POSIX (these tests run on Linux)
+    assert len(os.read(playback.wakeup.read_fd, 16)) == 1
     # The output has played nothing: the ring takes what fits and refuses a block more.
     space = live.source_space()
     stereo = np.zeros((space + 1, 2), np.float32)

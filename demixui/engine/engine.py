@@ -280,10 +280,10 @@ class Engine:
         with self._lock:
             self._model = model
             self._pending_model = model
+            self.hop = int(model.info.hop)
+            self.playback.publish_live(self.hop, self.blocksize)  # the live buffer follows the model's hop
             if int(model.info.latency_samples) != self._latency:
                 self._latency = int(model.info.latency_samples)
-                self.hop = int(model.info.hop)
-                self.playback.publish_hop(self.hop)
                 session = self._session
                 if session is not None and not session.info.live:
                     self._restart_at(session.position_s(self.sample_rate))
@@ -362,6 +362,7 @@ class Engine:
                     self._output.stop()
                 finally:
                     self._stop_threads()
+                    self.playback.close_wakeup()
                     self._retired.clear()
             gc.unfreeze()
 
@@ -413,6 +414,7 @@ class Engine:
         if isinstance(old, NullOutput) and isinstance(new, NullOutput):
             new.adopt(old)
         self._output, self._output_device, self.blocksize = new, device, blocksize
+        self.playback.publish_live(self.hop, blocksize)
         with self._error_lock:
             self._fatal = False  # a working device again (after one that vanished)
 

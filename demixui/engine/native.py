@@ -42,15 +42,20 @@ from demixui.engine.shared import (
     C_DEVICE_UNDERRUNS,
     C_DRIFT,
     C_DRIFT_CORRECTIONS,
+    C_DRIFT_EXCESS,
+    C_DRIFT_WINDOW,
     C_DRY,
     C_FADE,
     C_FLOATS,
     C_FRAMES_OUT,
     C_GAIN_SEEN,
     C_GAIN_VERSION,
-    C_HOP,
     C_INPUT_CHANNELS,
     C_INPUT_OVERFLOWS,
+    C_LEAD_MIN,
+    C_LEAD_SEEN,
+    C_LIVE_BUFFER,
+    C_LIVE_FLOOR,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -70,6 +75,8 @@ from demixui.engine.shared import (
     C_STEM_FILL,
     C_STEM_OUTS,
     C_STEMS,
+    C_WAKE_FD,
+    C_WAKE_WRITE,
     F_GAINS,
     F_TRANSPORT,
     F_WET,
@@ -102,8 +109,10 @@ from demixui.engine.shared import (
 
 PA_OUTPUT_UNDERFLOW = 0x4  # PaStreamCallbackFlags paOutputUnderflow
 NO_END = 1 << 62
+NO_LEAD = 1 << 62  # playback.NO_LEAD
 
 try:
+    from llvmlite import ir
     from numba import carray, cfunc, njit, types
     from numba.core.extending import intrinsic
 except ImportError as error:  # the app runs on the Python callback without numba
@@ -149,6 +158,20 @@ if _IMPORT_ERROR is None:
     i64 = pointer_to(types.int64)
     acquire, release = fence("acquire"), fence("release")
 
+    @intrinsic
+    def call_write(typingctx, function, fd, buffer, count):
+        """`write(fd, buffer, count)` through the C function at address `function` (all int64): the address
+        is data (libc's write, from ctypes), so numba's cache holds no pointer into this process."""
+        def codegen(context, builder, signature, args):
+            address, fd_, buffer_, count_ = args
+            i64_, i32_ = ir.IntType(64), ir.IntType(32)
+            bytes_ = ir.IntType(8).as_pointer()
+            prototype = ir.FunctionType(i64_, [i32_, bytes_, i64_])
+            target = builder.inttoptr(address, prototype.as_pointer())
+            return builder.call(target, [builder.trunc(fd_, i32_), builder.inttoptr(buffer_, bytes_), count_])
+
+        return types.int64(types.int64, types.int64, types.int64, types.int64), codegen
+
     @jit
     def store_release(cells, index, value):
         release()
@@ -156,14 +179,15 @@ if _IMPORT_ERROR is None:
 
     @jit
     def stems_ready(ctl, s, n):
-        """Whether the stems for the next `n` samples plus one ramp (or up to the end) are held."""
+        """Whether the stems for the next `n` samples plus one ramp (live: the `n` only; a file: or up to the
+        end) are held."""
         end = s[S_STEM_END]
         start = s[S_STEM_START]
         acquire()
         c = s[S_PLAY_POSITION]
         if start > c:
             return False
-        need = n + ctl[C_RAMP]
+        need = n if s[S_LIVE] != 0 else n + ctl[C_RAMP]
         src_end = s[S_SOURCE_END]
         if src_end >= 0:
             need = min(need, src_end + s[S_LATENCY] - c)
@@ -177,7 +201,7 @@ if _IMPORT_ERROR is None:
         written = s[S_SOURCE_WRITTEN]
         acquire()
         if s[S_LIVE] != 0:
-            ready = written >= n + ctl[C_RAMP] + 3 * ctl[C_HOP]
+            ready = written >= ctl[C_LIVE_BUFFER]
             waiting = ready and not stems_ready(ctl, s, n)
         else:
             ready = stems_ready(ctl, s, n) or s[S_SOURCE_ERROR] != 0
@@ -186,35 +210,49 @@ if _IMPORT_ERROR is None:
             ctl[C_PREFILL_WAITED] += n
             ready = ctl[C_PREFILL_WAITED] >= ctl[C_PREFILL_TIMEOUT]
         if ready:
+            skip = max(0, written - ctl[C_LIVE_BUFFER]) if s[S_LIVE] != 0 else 0
+            release()
+            s[S_PLAY_POSITION] = skip
             fl[F_WET] = 1.0 if stems_ready(ctl, s, n) else 0.0
-            s[S_OUTPUT_OFFSET] = ctl[C_FRAMES_OUT]
-            ctl[C_LIVE_TARGET] = written
+            s[S_OUTPUT_OFFSET] = ctl[C_FRAMES_OUT] - skip
+            ctl[C_LIVE_TARGET] = written - skip
+            ctl[C_LEAD_MIN] = NO_LEAD
+            ctl[C_LEAD_SEEN] = 0
             release()
             s[S_STARTED] = 1
         return ready
 
     @jit
     def live_hold(ctl, fl, s, n):
-        """Keep live latency bounded on two device clocks (Playback._live_hold); True: hold this block."""
+        """Keep the live buffer at its target on two device clocks (Playback._live_hold); True: hold."""
         written = s[S_SOURCE_WRITTEN]
         lead = written - s[S_PLAY_POSITION]
         target = ctl[C_LIVE_TARGET]
-        hop = ctl[C_HOP]
         if ctl[C_DRIFT] == 0:
-            if lead > target + max(4 * n, 2 * hop):
-                ctl[C_DRIFT] = 1
-            elif lead < n + ctl[C_RAMP] + hop:
+            if lead < ctl[C_LIVE_FLOOR]:
                 ctl[C_DRIFT] = 2
             else:
-                return False
+                ctl[C_LEAD_MIN] = min(ctl[C_LEAD_MIN], lead)
+                ctl[C_LEAD_SEEN] += n
+                if ctl[C_LEAD_SEEN] < ctl[C_DRIFT_WINDOW]:
+                    return False
+                excess = ctl[C_LEAD_MIN] - target
+                ctl[C_LEAD_MIN] = NO_LEAD
+                ctl[C_LEAD_SEEN] = 0
+                if excess <= 0:
+                    return False
+                ctl[C_DRIFT] = 1
+                ctl[C_DRIFT_EXCESS] = excess
         if fl[F_TRANSPORT] > 0.0:
             return False
         if ctl[C_DRIFT] == 1:
             release()
-            s[S_PLAY_POSITION] = written - target
+            s[S_PLAY_POSITION] = s[S_PLAY_POSITION] + max(0, min(ctl[C_DRIFT_EXCESS], lead - target))
         elif lead < target:
             return True
         ctl[C_DRIFT] = 0
+        ctl[C_LEAD_MIN] = NO_LEAD
+        ctl[C_LEAD_SEEN] = 0
         ctl[C_DRIFT_CORRECTIONS] += 1
         return False
 
@@ -325,7 +363,9 @@ if _IMPORT_ERROR is None:
         ctl[C_STEM_FILL] = max(avail, 0)
         ctl[C_SOURCE_LEAD] = written - c
         rp = begin_gain_ramp(ctl, fl, ng)
-        need = m + ramp if out_end < 0 else min(m + ramp, out_end - c)
+        need = m if s[S_LIVE] != 0 else m + ramp  # live: no look-ahead (live.py)
+        if out_end >= 0:
+            need = min(need, out_end - c)
         if span_start <= c and span_end - c >= need:
             nwet, target = m, 1.0
         else:
@@ -509,6 +549,9 @@ if _IMPORT_ERROR is None:
                     source[row, side] = total / np.float32((channels - side + 1) // 2)
         release()
         s[S_SOURCE_WRITTEN] = written + frames
+        fd = ctl[C_WAKE_FD]
+        if fd >= 0 and ctl[C_WAKE_WRITE] != 0:  # wake the worker: one byte, non-blocking (live.py)
+            call_write(ctl[C_WAKE_WRITE], fd, ctl[C_FLOATS], 1)
         return 0
 
     @jit

@@ -15,9 +15,9 @@ device block size works.
 Per output sample p of the current session the callback plays
     out[p] = x[p] * sum_s g_s[p] * stems_s[p] + (1 - x[p]) * min_s g_s[p] * dry[p]
 where g_s ramps linearly to its target over `ramp` samples whenever a gain, mute, solo or karaoke setting
-changes, and the wet weight x is 1 while the stem ring holds the next block plus a ramp's worth, else it
-ramps to 0 within the stems still held (the stem ring running short: an app underrun) and back to 1 when they
-return.
+changes, and the wet weight x is 1 while the stem ring holds the next block plus a ramp's worth (live input:
+the next block only, see live.py), else it ramps to 0 within the stems still held (the stem ring running
+short: an app underrun) and back to 1 when they return.
 Because dry[p] is the source sample p - L, the same sample the stems separate, the crossfade is aligned.
 The dry mix stands in scaled by the smallest stem gain: exactly the remix when all gains are equal, and
 otherwise the loudest stand-in in which no stem is louder than its slider, so a muted stem (karaoke vocals)
@@ -37,6 +37,7 @@ import os
 import numpy as np
 
 from demixui.engine import shared
+from demixui.engine.live import DRIFT_WINDOW_SECONDS, Wakeup, live_buffer, stem_floor
 from demixui.engine.routing import OutputLayout
 from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.engine.shared import (
@@ -48,6 +49,8 @@ from demixui.engine.shared import (
     C_DEVICE_UNDERRUNS,
     C_DRIFT,
     C_DRIFT_CORRECTIONS,
+    C_DRIFT_EXCESS,
+    C_DRIFT_WINDOW,
     C_DRY,
     C_FADE,
     C_FLOATS,
@@ -57,6 +60,10 @@ from demixui.engine.shared import (
     C_HOP,
     C_INPUT_CHANNELS,
     C_INPUT_OVERFLOWS,
+    C_LEAD_MIN,
+    C_LEAD_SEEN,
+    C_LIVE_BUFFER,
+    C_LIVE_FLOOR,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -76,6 +83,8 @@ from demixui.engine.shared import (
     C_STEM_FILL,
     C_STEM_OUTS,
     C_STEMS,
+    C_WAKE_FD,
+    C_WAKE_WRITE,
     F_GAINS,
     F_TRANSPORT,
     F_WET,
@@ -93,6 +102,7 @@ from demixui.engine.shared import (
 )
 
 MAX_CHUNK = 4096
+NO_LEAD = 1 << 62  # the smallest lead of a window in which none was seen
 RAMP_SECONDS = 0.005  # gains, crossfades, transport fades: 5 ms (220 samples at 44.1 kHz), no audible click
 PREFILL_TIMEOUT_SECONDS = 0.5  # start on the dry mix if the stems have not arrived by then
 NB_MONITOR_CHANNELS = 2 + 2 + NB_STEM_CHANNELS  # output, dry input, stems (before gains)
@@ -140,6 +150,11 @@ class Playback:
     transport = _Cell(F_TRANSPORT, floats=True)
     _prefill_waited = _Cell(C_PREFILL_WAITED)
     _drift = _Cell(C_DRIFT)  # live clock drift being corrected: 1 jump ahead, 2 hold (see _live_hold)
+    _lead_min = _Cell(C_LEAD_MIN)
+    _lead_seen = _Cell(C_LEAD_SEEN)
+    _drift_excess = _Cell(C_DRIFT_EXCESS)
+    live_buffer = _Cell(C_LIVE_BUFFER)  # live input held ahead of the play position (live.py), samples
+    live_floor = _Cell(C_LIVE_FLOOR)  # the least live lead with which every block's stems can exist
     _ramp_pos = _Cell(C_RAMP_POS)
 
     def __init__(self, engine, nb_stems: int, sample_rate: int):
@@ -181,7 +196,12 @@ class Playback:
         self._fade = np.zeros((m, width), np.float32)
         self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
         ctl[C_RAMP], ctl[C_PREFILL_TIMEOUT], ctl[C_NB_STEMS] = self.ramp, self.prefill_timeout, nb_stems
-        ctl[C_MAX_CHUNK], ctl[C_HOP] = m, engine.hop
+        ctl[C_MAX_CHUNK] = m
+        ctl[C_DRIFT_WINDOW] = int(DRIFT_WINDOW_SECONDS * sample_rate)
+        self.publish_live(engine.hop, engine.blocksize)
+        # The worker sleeps on this until live input arrives (the input callbacks signal it, see live.py).
+        self.wakeup = Wakeup()
+        ctl[C_WAKE_FD], ctl[C_WAKE_WRITE] = self.wakeup.write_fd, self.wakeup.write_address
         ctl[C_FLOATS], ctl[C_DRY] = shared.address(floats), shared.address(self._dry)
         ctl[C_STEMS], ctl[C_FADE] = shared.address(self._stems), shared.address(self._fade)
         ctl[C_MONITOR], ctl[C_MONITOR_CAPACITY] = shared.address(self.monitor._data), MONITOR_CAPACITY
@@ -257,6 +277,7 @@ class Playback:
             self._ctl[C_INPUT_OVERFLOWS] += 1  # the output is not consuming (stalled): drop, never overwrite
             return
         session.source.write(block[:frames])
+        self.wakeup.signal()
 
     def publish_session(self, session: Session | None) -> None:
         """Control thread: the session the callback plays from its next block."""
@@ -286,8 +307,17 @@ class Playback:
         ctl[C_OUT_CHANNELS], ctl[C_STEM_OUTS], ctl[C_CUE_OUT] = (layout.channels, layout.stem_channel,
                                                                layout.cue_channel)
 
-    def publish_hop(self, hop: int) -> None:
+    def publish_live(self, hop: int, blocksize: int) -> None:
+        """Control thread: the model hop and the device block, and the live buffer sized from them (live.py);
+        a live session started before keeps the buffer it started with until the next one."""
         shared.store(self._ctl, C_HOP, hop)
+        shared.store(self._ctl, C_LIVE_FLOOR, stem_floor(blocksize, hop))
+        shared.store(self._ctl, C_LIVE_BUFFER, live_buffer(blocksize, hop))
+
+    def close_wakeup(self) -> None:
+        """Control thread, after the streams stopped: no callback signals the worker any more."""
+        shared.store(self._ctl, C_WAKE_FD, -1)
+        self.wakeup.close()
 
     # -- the callbacks ---------------------------------------------------------------------------------------
     def _native_callback(self, outdata: np.ndarray, frames: int, time_info, status) -> None:
@@ -357,8 +387,9 @@ class Playback:
         """Wait (playing silence, never blocking) until the session can start with stems, or time out."""
         if session.started:
             return True
-        if session.info.live:  # enough input for the look-ahead, and the first stems separated
-            ready = session.source.written >= self.live_prefill(n)
+        written = session.source.written
+        if session.info.live:  # the live buffer in, and the first stems separated
+            ready = written >= self.live_buffer
             waiting = ready and not self._stems_ready(session, n)
         else:  # the timeout counts from the first decoded samples: opening a file (an MP3 is decoded
             # whole, an hour of it in about 10 s) is silence, not a run of underruns
@@ -368,41 +399,49 @@ class Playback:
             self._prefill_waited += n
             ready = self._prefill_waited >= self.prefill_timeout
         if ready:
+            # Live: start the live buffer behind the input, however long the first stems took (position p is
+            # still output at output_offset + p).
+            skip = max(0, written - self.live_buffer) if session.info.live else 0
+            session.play_position = skip
             self.wet = 1.0 if self._stems_ready(session, n) else 0.0
-            session.output_offset = self.frames_out
+            session.output_offset = self.frames_out - skip
             session.started = True
-            self.live_target = session.source.written  # the live buffer we keep (play position is 0)
+            self.live_target = written - skip  # the live buffer we keep
+            self._lead_min, self._lead_seen = NO_LEAD, 0
         return ready
 
     def _live_hold(self, session: Session, n: int) -> bool:
-        """Keep live latency bounded when the input and output clocks differ (two devices): if the buffer has
-        grown by more than a few blocks, fade out, jump ahead to the target buffer and fade in; if it has
-        shrunk below what the next block needs, fade out and hold (silence, not advancing) until refilled.
-        Returns whether to hold this block. Each correction counts in `drift_corrections`."""
+        """Keep the live buffer at its target when the input and output clocks differ (two devices), and only
+        then: if the smallest lead over a window (`C_DRIFT_WINDOW`) was above the target, the input runs
+        fast: fade out, jump ahead by that excess and fade in (a momentary burst of input is not an excess,
+        so steady state never gains latency); if the lead falls below the floor with which every block's
+        stems exist, the input runs slow: fade out and hold (silence, not advancing) until refilled to the
+        target. Returns whether to hold this block. Each correction counts in `drift_corrections`."""
         lead = session.source.written - session.play_position
         if self._drift == 0:
-            if lead > self.live_target + max(4 * n, 2 * self._engine.hop):
-                self._drift = 1
-            elif lead < n + self.ramp + self._engine.hop:
+            if lead < self.live_floor:
                 self._drift = 2
             else:
-                return False
+                self._lead_min = min(self._lead_min, lead)
+                self._lead_seen += n
+                if self._lead_seen < self._ctl[C_DRIFT_WINDOW]:
+                    return False
+                excess = self._lead_min - self.live_target
+                self._lead_min, self._lead_seen = NO_LEAD, 0
+                if excess <= 0:
+                    return False
+                self._drift, self._drift_excess = 1, excess
         if self.transport > 0.0:
             return False  # fading out first (the transport ramps to 0 while _drift is set)
         if self._drift == 1:
-            session.play_position = session.source.written - self.live_target
+            session.play_position = session.play_position + max(0, min(self._drift_excess,
+                                                                       lead - self.live_target))
         elif lead < self.live_target:
             return True
         self._drift = 0
+        self._lead_min, self._lead_seen = NO_LEAD, 0
         self.drift_corrections += 1
         return False
-
-    def live_prefill(self, frames: int) -> int:
-        """Input samples to collect before a live session starts playing: one output block plus a ramp (the
-        callback's look-ahead), one hop (the model's granularity) and two hops of time to compute them in
-        (23 ms at hop 512: the worker's slack against a busy machine). The callback starts at the first
-        block boundary after that, so the live buffer is this rounded up to whole blocks."""
-        return frames + self.ramp + 3 * self._engine.hop
 
     def ready_for_null_clock(self, frames: int) -> int:
         """For the null-fast clock: 1 if the next block can be rendered without a fallback, 0 if it should
@@ -421,20 +460,21 @@ class Playback:
             needed = session.play_position - session.latency + frames
             waiting = session.source_end is None and not session.info.live and session.source.written < needed
             return 0 if waiting else 1
-        if session.info.live and not session.started and session.source.written < self.live_prefill(frames):
+        if session.info.live and not session.started and session.source.written < self.live_buffer:
             return 1  # the clock itself must feed more input first
         lead = session.source.written - session.play_position
-        if session.info.live and (self._drift or lead < frames + self.ramp + self._engine.hop):
+        if session.info.live and (self._drift or lead < self.live_floor):
             return 1  # live input short: the callback holds while the clock feeds more
         return int(self._stems_ready(session, frames))
 
     def _stems_ready(self, session: Session, n: int) -> bool:
-        """Whether the stems for the next `n` samples plus one ramp (or up to the end) are held."""
+        """Whether the stems for the next `n` samples plus one ramp (live: the `n` only, see live.py; a file:
+        or up to the end) are held."""
         c = session.play_position
         start, end = session.stem_span
         if start > c:
             return False
-        need = n + self.ramp
+        need = n if session.info.live else n + self.ramp
         out_end = session.output_end
         if out_end is not None:
             need = min(need, out_end - c)

@@ -69,7 +69,16 @@ C_INPUT_CHANNELS = 32  # control thread, before the input stream starts: the dev
 C_OUT_CHANNELS = 33  # channels of the output buffer: 2 (the remix) plus the stem outputs and the cue bus
 C_STEM_OUTS = 34  # first channel of the per-stem outputs (post-fader), 0 for none
 C_CUE_OUT = 35  # first channel of the cue bus (the cued stems, pre-fader), 0 for none
-NB_CONTROL_CELLS = 40
+# live latency (live.py): the control thread sizes the buffer from hop and block; the callback keeps it
+C_LIVE_BUFFER = 40  # control thread: input samples ahead of the play position to start with and to keep
+C_LIVE_FLOOR = 41  # control thread: below this lead some block's stems cannot exist: hold and refill
+C_DRIFT_WINDOW = 42  # constant: samples over which the smallest lead is taken (drift correction)
+C_LEAD_MIN = 43  # callback: the smallest live lead seen in the current window
+C_LEAD_SEEN = 44  # callback: samples played in the current window
+C_DRIFT_EXCESS = 45  # callback: how far the pending jump ahead moves the play position
+C_WAKE_FD = 46  # constant: the worker's wake-up pipe (write end), -1 where there is none
+C_WAKE_WRITE = 47  # constant: the address of libc's write(), 0 where there is none
+NB_CONTROL_CELLS = 48
 
 # -- float cells (float32); all callback-owned except the target slots (control thread) ----------------------
 F_WET = 0  # 1 while separated stems play, 0 on the dry mix, between during a crossfade

@@ -1,8 +1,10 @@
 """The inference worker thread: source ring -> StreamingSeparator -> stem ring, ahead of the audio callback.
 
 It keeps about `lead` samples separated ahead of the callback's play position, a few hops per onnxruntime
-call, and sleeps in between (for roughly the time the callback needs to play what it is ahead by). It never
-waits on the callback and the callback never waits on it.
+call, and sleeps in between (for roughly the time the callback needs to play what it is ahead by). Waiting
+for live input it sleeps until the input callback signals that a block arrived (`live.Wakeup`), so a hop is
+separated the moment its last samples are in. It never waits on the callback and the callback never waits
+on it.
 
 When it falls behind (a slow model, a busy machine) the callback is already playing the dry mix from the
 source ring, so the worker does not try to separate audio that has been played: it resynchronises.
@@ -72,6 +74,7 @@ class InferenceWorker:
 
     def stop(self, timeout: float = 1.0) -> None:
         self._stop.set()
+        self._engine.playback.wakeup.signal()  # it may be waiting for input
         self._thread.join(timeout)
 
     def lead(self) -> int:
@@ -119,9 +122,12 @@ class InferenceWorker:
                 self._stop.wait(min(0.01, max(0.0005, ahead / engine.sample_rate / 2)))
                 continue
             n = self._input_size(current, fed, out_pos, end, play + lead, hop)
-            if n == 0:  # waiting for the source: about until the next hop is in (live input: one hop)
-                missing = fed + hop - current.source.written
-                self._stop.wait(min(0.01, max(0.0005, missing / engine.sample_rate)))
+            if n == 0:  # waiting for the source: live input signals each block; a file: until a hop is in
+                if current.info.live:
+                    engine.playback.wakeup.wait(0.05)
+                else:
+                    missing = fed + hop - current.source.written
+                    self._stop.wait(min(0.01, max(0.0005, missing / engine.sample_rate)))
                 continue
             try:
                 fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)

@@ -1,0 +1,94 @@
+"""The live path's slack, sized from the model's hop and the device block, and the worker's wake-up on input.
+
+Live latency is the model's L (n_fft - hop) + the live buffer B (input written minus the play position at
+each output block) + the devices' own. B is the least lead with which every block's stems can exist:
+
+- The worker separates whole hops, and the stems at output position p separate source sample p - L, so the
+  stems up to x exist once the source reaches x (the worker's first hop starts at source position 0).
+- The callback needs the stems of its block [c, c + n) (no look-ahead beyond it on the live path: a ramp's
+  worth held back would cost 5 ms; on a shortfall the callback fades to the dry mix within the stems it
+  holds, and at unity gains the two are the same samples).
+- With a lead B the source has reached c + B, of which the whole hops end at floor_hop(c + B). The block grid
+  (multiples of n) and the hop grid both start at position 0, so c + B runs over multiples of g = gcd(n, hop)
+  and the rounding loses up to hop - g: every block's stems exist iff B >= n + hop - g.
+- B is whole blocks (input arrives in blocks), so B = that rounded up to a multiple of n.
+
+Examples (hop 128, the live model): n 64 -> 128, n 128 -> 128, n 256 -> 256; hop 512 (the default model):
+n 64 -> 512, n 256 -> 512, n 1024 -> 1024. The worker's compute time is not in B: the input block that
+completes a hop arrives one device period before the output block that first needs it (PortAudio hands a
+period's input to the app after capturing it, and the null backend does the same), and that period is the
+worker's budget for the hop; `COMPUTE_BLOCKS` adds whole blocks where that is too little.
+
+The worker waits for input on a pipe the input callback writes a byte to (`Wakeup`), as Ardour's process
+thread wakes its butler: a non-blocking write of one byte from the real-time thread, no lock, no GIL. So the
+worker starts a hop the moment its last samples arrive instead of at its next poll.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import select
+import threading
+
+COMPUTE_BLOCKS = 0  # extra whole blocks of live buffer for the worker's compute time (see the docstring)
+DRIFT_WINDOW_SECONDS = 0.25  # the smallest live lead over this long decides a drift jump (see playback.py)
+
+
+def stem_floor(blocksize: int, hop: int) -> int:
+    """The least live lead (samples) with which every block's stems can exist (module docstring)."""
+    assert blocksize > 0 and hop > 0, (blocksize, hop)
+    return blocksize + hop - math.gcd(blocksize, hop)
+
+
+def live_buffer(blocksize: int, hop: int, compute_blocks: int = COMPUTE_BLOCKS) -> int:
+    """The live buffer B in samples: `stem_floor` rounded up to whole blocks, plus `compute_blocks` blocks."""
+    floor = stem_floor(blocksize, hop)
+    return (-(-floor // blocksize) + compute_blocks) * blocksize
+
+
+class Wakeup:
+    """A pipe that the input callback writes a byte to whenever input arrives (`signal`, or the native
+    callback through `write_fd` and `write_address`) and that the worker waits on (`wait`). Where there are
+    no pipes to select on (Windows) `wait` sleeps on `fallback`, an Event that `signal` sets."""
+
+    def __init__(self):
+        self.fallback = threading.Event()
+        self.read_fd = self.write_fd = -1
+        self.write_address = 0  # libc's write(), for the native callback
+        if os.name == "posix":
+            self.read_fd, self.write_fd = os.pipe()
+            os.set_blocking(self.read_fd, False)
+            os.set_blocking(self.write_fd, False)  # a full pipe drops the byte: a wake-up is pending anyway
+            self.write_address = ctypes.cast(ctypes.CDLL(None).write, ctypes.c_void_p).value or 0
+
+    def signal(self) -> None:
+        """From any thread, the real-time ones included: never blocks."""
+        if self.write_fd < 0:
+            self.fallback.set()
+            return
+        try:
+            os.write(self.write_fd, b"\1")
+        except (BlockingIOError, OSError):  # full (a wake-up is pending) or closed (the engine is closing)
+            pass
+
+    def wait(self, timeout: float) -> None:
+        """Until a signal or `timeout` seconds; consumes every pending signal."""
+        if self.read_fd < 0:
+            self.fallback.wait(timeout)
+            self.fallback.clear()
+            return
+        try:
+            ready, _, _ = select.select([self.read_fd], [], [], timeout)
+            if ready:
+                os.read(self.read_fd, 4096)
+        except (OSError, ValueError):  # closed while waiting (the engine is closing)
+            self.fallback.wait(timeout)
+
+    def close(self) -> None:
+        """Close the pipe; no callback may signal any more (the engine stores -1 in its cell first)."""
+        for fd in (self.read_fd, self.write_fd):
+            if fd >= 0:
+                os.close(fd)
+        self.read_fd = self.write_fd = -1

@@ -1,0 +1,60 @@
+"""The live path's sizing (live.py): the live buffer is the least whole blocks with which every block's stems
+exist, from the model's hop and the device block; and the worker's wake-up pipe."""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import pytest
+
+from demixui.engine.live import Wakeup, live_buffer, stem_floor
+
+
+def stems_exist(lead: int, blocksize: int, hop: int) -> bool:
+    """By brute force over one full cycle of block starts c: the whole hops of source [0, c + lead) reach the
+    end of the block [c, c + blocksize) (stems up to x need the source up to x, separated hop by hop)."""
+    cycle = blocksize * hop // math.gcd(blocksize, hop)
+    return all((c + lead) // hop * hop >= c + blocksize for c in range(0, cycle, blocksize))
+
+
+@pytest.mark.parametrize("hop", [64, 128, 441, 512, 1024])
+@pytest.mark.parametrize("blocksize", [64, 100, 128, 256, 1024, 4096])
+def test_the_live_buffer_is_the_least_whole_blocks_with_which_every_blocks_stems_exist(blocksize, hop):
+    floor = stem_floor(blocksize, hop)
+    assert stems_exist(floor, blocksize, hop) and not stems_exist(floor - 1, blocksize, hop)
+    buffer = live_buffer(blocksize, hop)
+    assert buffer % blocksize == 0 and stems_exist(buffer, blocksize, hop)
+    assert not stems_exist(buffer - blocksize, blocksize, hop)
+    assert live_buffer(blocksize, hop, compute_blocks=2) == buffer + 2 * blocksize
+
+
+def test_the_live_models_buffer_meets_the_latency_targets():
+    """n_fft 512, hop 128: model 384 samples + buffer within 20 ms at block 128, 12 ms at block 64."""
+    assert (384 + live_buffer(128, 128)) / 44.1 <= 20.0
+    assert (384 + live_buffer(64, 128)) / 44.1 <= 12.0
+
+
+def test_a_signal_wakes_a_waiting_worker_and_is_consumed():
+    wakeup = Wakeup()
+    try:
+        woken = threading.Event()
+
+        def wait() -> None:
+            wakeup.wait(600.0)
+            woken.set()
+
+        waiter = threading.Thread(target=wait, daemon=True)
+        waiter.start()
+        wakeup.signal()
+        assert woken.wait(60.0), "the signal did not wake the waiting thread"
+        for _ in range(3):  # several signals while nobody waits: one wait consumes them all
+            wakeup.signal()
+        wakeup.wait(0.0)
+        if wakeup.read_fd >= 0:
+            import select
+
+            assert select.select([wakeup.read_fd], [], [], 0.0)[0] == []
+    finally:
+        wakeup.close()
+    wakeup.signal()  # after closing: a no-op, never an error (a callback racing the engine's close)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Install the system packages demixui needs, if missing. Usage: system-deps.sh run|test
 #   run:  PortAudio and libsndfile (sound and files), the libraries Qt needs for a window.
-#   test: all of run, plus a JACK server (real PortAudio tests), FluidSynth with GM SoundFonts and espeak-ng
-#         (the training-data generator), Xvfb (GUI tests and the screenshot), and the desktop-entry and
+#   test: all of run, plus a JACK server (real PortAudio tests), FluidSynth with GM SoundFonts, multisampled
+#         drum kits (Hydrogen kits, AVL and MuseScore SoundFonts) and espeak-ng (the training-data generator), Xvfb (GUI tests and the screenshot), and the desktop-entry and
 #         AppStream validators (packaging tests).
 # On Debian/Ubuntu it uses apt-get (with sudo when not root); elsewhere it prints what to install.
 set -euo pipefail
@@ -11,7 +11,8 @@ run_pkgs=(libportaudio2 libsndfile1 libegl1 libgl1 libxkbcommon0 libxkbcommon-x1
           libdbus-1-3 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-render-util0
           libxcb-image0 libglib2.0-0)
 test_pkgs=(jackd2 fluidsynth fluid-soundfont-gm timgm6mb-soundfont espeak-ng xvfb xauth
-           desktop-file-utils appstream)
+           desktop-file-utils appstream
+           hydrogen-drumkits avldrums.lv2-soundfont musescore-general-soundfont-lossless)
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 

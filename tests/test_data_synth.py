@@ -31,6 +31,10 @@ def soundfont() -> Path:
         import fluidsynth  # noqa: F401
     except (ImportError, OSError) as error:
         missing_tool(f"FluidSynth is not available: {error}")
+    from demixui.data.drumkits import KIT_PACKAGES, missing_kits
+
+    if missing_kits():
+        missing_tool(f"drum kits missing: {missing_kits()} (install {KIT_PACKAGES})")
     return SMALL_SF2
 
 
@@ -178,6 +182,23 @@ def test_missing_soundfont_or_espeak_is_one_line(soundfont, tmp_path, capsys, mo
     assert main(synth_args(tmp_path / "out2", soundfont)) == 1
     assert "espeak-ng is not installed" in capsys.readouterr().err
     assert not any((tmp_path / "out2").iterdir())
+    monkeypatch.undo()
+    monkeypatch.setattr("demixui.data.drumkits.HYDROGEN", tmp_path / "no-kits")
+    assert main(synth_args(tmp_path / "out3", soundfont)) == 1
+    assert "drum kit not found (install hydrogen-drumkits" in capsys.readouterr().err
+    assert not any((tmp_path / "out3").iterdir())
+
+
+def test_drums_play_sampled_kits_and_the_meta_says_which(corpus):
+    from demixui.data.drumkits import CATALOGUE
+
+    kits = []
+    for track in sorted(corpus.iterdir()):
+        meta = json.loads((track / "meta.json").read_text())
+        assert meta["generator"]["version"] >= 3
+        drums = [part for part in meta["parts"] if part["stem"] == "drums"]
+        kits += [part["sampled_kit"] for part in drums if "sampled_kit" in part]
+    assert kits and all(kit in CATALOGUE for kit in kits), kits
 
 
 def test_a_failed_track_leaves_nothing_half_written(soundfont, tmp_path, monkeypatch):

@@ -27,10 +27,15 @@ def synthesise_corpus(
     progress: bool = True,
 ) -> None:
     """Tracks `first .. first+tracks-1` of corpus `seed` into `out`. Track i depends only on (seed, i)."""
+    from demixui.data.drumkits import KIT_PACKAGES, missing_kits
     from demixui.data.render import fresh_renderer
     from demixui.data.speech import espeak_path
+    from demixui.errors import DemixError
 
     espeak_path()  # fail early, with one line, when a tool is missing
+    missing = missing_kits()
+    if missing:
+        raise DemixError(f"{missing[0]}: drum kit not found (install {KIT_PACKAGES})")
     fresh_renderer(soundfont)
     work = [(str(out), index, seed, seconds, soundfont) for index in range(first, first + tracks)]
     bar = tqdm(total=tracks, unit="track", disable=not progress, desc="synth")

@@ -15,14 +15,16 @@ import numpy as np
 from demixui import __version__
 from demixui.data import production
 from demixui.data.composer import compose
+from demixui.data.drumsampler import render_drums
 from demixui.data.render import SAMPLE_RATE, fresh_renderer
 from demixui.data.score import in_window
 from demixui.data.vocals import sing
 
 STEMS = ("vocals", "drums", "bass", "other")
 # Bumped whenever the same seed stops giving the same audio (1: first corpus; 2: + rap, languages, drum
-# stereo, vocal air and doubles, sidechain; the train2 corpus).
-GENERATOR_VERSION = 2
+# stereo, vocal air and doubles, sidechain; the train2 corpus; 3: multisampled drum kits, drum bus).
+GENERATOR_VERSION = 3
+GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 
 
 def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, np.ndarray], dict]:
@@ -30,6 +32,7 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
     renderer = fresh_renderer(str(soundfont))
     song, parts, vocal = compose(seed, seconds, renderer.presets)
     rng = np.random.default_rng([seed, 1])  # mixing decisions, apart from composition
+    kit_rng = np.random.default_rng([seed, 3])  # the drum kit and its hits
     nb_samples = int(round(seconds * SAMPLE_RATE))
     stems = {stem: np.zeros((nb_samples, 2), dtype=np.float32) for stem in STEMS}
     part_info = []
@@ -44,7 +47,13 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
     for part in parts:
         if not part.notes:
             continue
-        audio = renderer.render(part, nb_samples)
+        instrument = renderer.preset_name(part.bank, part.program)
+        if part.stem == "drums" and kit_rng.random() >= GM_KIT_ODDS:
+            audio, kit_info = render_drums(part, song.genre.name, nb_samples, kit_rng)
+            part.info.update(kit_info)
+            instrument = kit_info["sampled_kit"]
+        else:
+            audio = renderer.render(part, nb_samples)
         chain, send = production.effects_for(part.family, song.genre.name, song.tempo, rng)
         audio = production.apply(audio, chain)
         pan, width = 0.0, 1.0
@@ -73,7 +82,7 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
                 "stem": part.stem,
                 "program": part.program,
                 "bank": part.bank,
-                "instrument": renderer.preset_name(part.bank, part.program),
+                "instrument": instrument,
                 "effects": production.describe(chain),
                 "reverb_send": round(send, 3),
                 "pan": round(pan, 2),

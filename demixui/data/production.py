@@ -68,13 +68,7 @@ def effects_for(
         chain = [pb.HighpassFilter(float(rng.uniform(120, 250))), pb.Compressor(-24, 4, 5, 100), reverb]
         reverb.wet_level = float(rng.uniform(0.15, 0.35))
     elif family == "kit":
-        chain = [
-            pb.Compressor(_db(rng, -20, -8), float(rng.uniform(2, 5)), float(rng.uniform(3, 20)), 120),
-            pb.LowShelfFilter(90, _db(rng, -2, 4)),
-            pb.HighShelfFilter(8000, _db(rng, -3, 3)),
-        ]
-        if genre in ("electronic", "hiphop") and rng.random() < 0.5:
-            chain.append(pb.Distortion(_db(rng, 2, 8)))
+        chain = drum_bus(genre, rng)
         reverb.wet_level = float(rng.uniform(0.0, 0.12))
         chain.append(reverb)
     elif family == "bass":
@@ -118,6 +112,34 @@ def effects_for(
         chain.append(reverb)
     send = reverb.wet_level if reverb in chain else 0.0
     return [plugin for plugin in chain if not isinstance(plugin, _Send)], send
+
+
+def drum_bus(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:
+    """Room ambience, bus compression and EQ of a kit. Real drum stems are dark and kick-heavy (median
+    spectral centroid 483 Hz on the MUSDB18 previews): a high shelf cuts down to -12 dB, a low shelf or peak
+    booms."""
+    chain: list[pb.Plugin] = []
+    if rng.random() < 0.7:  # the room the kit was recorded in, mixed under the close sound
+        chain.append(
+            pb.Reverb(
+                room_size=float(rng.uniform(0.05, 0.4)),
+                damping=float(rng.uniform(0.4, 0.9)),
+                wet_level=float(rng.uniform(0.05, 0.3)),
+                dry_level=1.0,
+                width=float(rng.uniform(0.5, 1.0)),
+            )
+        )
+    chain.append(pb.Compressor(_db(rng, -20, -6), float(rng.uniform(2, 5)), float(rng.uniform(5, 30)), 120))
+    if rng.random() < 0.5:
+        chain.append(pb.LowShelfFilter(float(rng.uniform(60, 120)), _db(rng, 0, 6)))
+    else:
+        chain.append(pb.PeakFilter(float(rng.uniform(45, 80)), _db(rng, 0, 6), float(rng.uniform(0.7, 1.5))))
+    chain.append(pb.HighShelfFilter(float(rng.uniform(3000, 8000)), _db(rng, -12, 3)))
+    if rng.random() < 0.15:
+        chain.append(pb.LowpassFilter(float(rng.uniform(6000, 14000))))
+    if genre in ("electronic", "hiphop") and rng.random() < 0.5:
+        chain.append(pb.Distortion(_db(rng, 2, 8)))
+    return chain
 
 
 def describe(chain: list[pb.Plugin]) -> list[str]:

@@ -35,7 +35,8 @@ def _fluidsynth():
 class FluidRenderer:
     """Renders `Part`s with one SoundFont to float32 stereo `(nb_samples, 2)` at 44.1 kHz."""
 
-    def __init__(self, soundfont: str | Path):
+    def __init__(self, soundfont: str | Path, dynamic_loading: bool = False):
+        """`dynamic_loading`: read only the samples that notes use (a 490 MB SoundFont loads in 0.1 s)."""
         soundfont = Path(soundfont)
         if not soundfont.is_file():
             raise DemixError(
@@ -50,6 +51,7 @@ class FluidRenderer:
                 "synth.chorus.active": 0,
                 "synth.cpu-cores": 1,
                 "synth.polyphony": 256,
+                "synth.dynamic-sample-loading": int(dynamic_loading),
             },
         )
         self.sfid = self.synth.sfload(str(soundfont))

@@ -77,7 +77,7 @@ def engine_factory(options: LaunchOptions, notes: list[str]):
 
         model = options.model or audio.model_path
         kwargs = dict(model_path=model, output_device=audio.output_device, blocksize=audio.blocksize,
-                      input_device=audio.input_device)
+                      input_device=audio.input_device, outputs=audio.outputs)
         try:
             return Engine(backend=options.backend, **kwargs)
         except DeviceError as error:

@@ -1,7 +1,8 @@
 """Settings remembered between runs (QSettings) and the dialog that edits them.
 
 Devices are stored by name (what sounddevice accepts and what survives a replug), `None` meaning the
-system default.
+system default. Outputs besides the remix (stem outputs, a cue bus and the stems on it) are described in
+demixui/engine/routing.py.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QVBoxLayout,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from demixui.engine.midi_input import list_input_ports
+from demixui.engine.routing import STEM_NAMES, OutputLayout
 
 BLOCK_SIZES = tuple(2**k for k in range(6, 13))  # 64 .. 4096 frames
 DEFAULT_BLOCKSIZE = 256
@@ -38,6 +41,13 @@ class AudioSettings:
     model_path: str | None = None  # None: the bundled default model
     live_input: bool = False
     midi_port: str | None = None  # MIDI input port; None: every port
+    stem_outputs: bool = False  # each stem, post-fader, on its own pair (channels 3-10)
+    cue_bus: bool = False  # a cue pair for headphones after the other outputs
+    cue_stems: tuple[str, ...] = ()  # the stems on it (pre-fader), in STEM_NAMES order
+
+    @property
+    def outputs(self) -> OutputLayout:
+        return OutputLayout(stem_outputs=self.stem_outputs, cue_bus=self.cue_bus)
 
 
 @dataclass
@@ -67,7 +77,13 @@ class AppSettings:
             model_path=self._text("model/path"),
             live_input=str(self.store.value("audio/live_input", "false")).lower() == "true",
             midi_port=self._text("midi/port"),
+            stem_outputs=self._flag("outputs/stems"),
+            cue_bus=self._flag("outputs/cue_bus"),
+            cue_stems=tuple(s for s in STEM_NAMES if s in (self._text("outputs/cue_stems") or "").split(",")),
         )
+
+    def _flag(self, key: str) -> bool:
+        return str(self.store.value(key, "false")).lower() == "true"
 
     def save_audio(self, audio: AudioSettings) -> None:
         self.audio = audio
@@ -77,6 +93,9 @@ class AppSettings:
         self.store.setValue("model/path", audio.model_path or "")
         self.store.setValue("audio/live_input", "true" if audio.live_input else "false")
         self.store.setValue("midi/port", audio.midi_port or "")
+        self.store.setValue("outputs/stems", "true" if audio.stem_outputs else "false")
+        self.store.setValue("outputs/cue_bus", "true" if audio.cue_bus else "false")
+        self.store.setValue("outputs/cue_stems", ",".join(audio.cue_stems))
         self.store.sync()
 
     def midi_mapping(self) -> str | None:
@@ -143,6 +162,26 @@ class SettingsDialog(QDialog):
                                          audio.midi_port)
         self.midi_box.setItemText(0, "All MIDI inputs")
         self.midi_box.setToolTip("MIDI controller input (MIDI ▸ MIDI learn maps its controls)")
+        self.stem_outputs_box = QCheckBox("Stem outputs: each stem after its fader on its own pair")
+        self.stem_outputs_box.setChecked(audio.stem_outputs)
+        self.stem_outputs_box.setToolTip("For a DAW, OBS or a hardware mixer: needs a device (or JACK) with "
+                                         "10 output channels or more")
+        self.cue_box = QCheckBox("Cue bus for headphones, before the faders:")
+        self.cue_box.setChecked(audio.cue_bus)
+        self.cue_box.setToolTip("The cued stems at full level on the next pair, even when muted: pre-listen "
+                                "before bringing a stem in")
+        self.cue_stem_boxes = {}
+        cue_row = QHBoxLayout()
+        cue_row.addWidget(self.cue_box)
+        for stem in STEM_NAMES:
+            box = self.cue_stem_boxes[stem] = QCheckBox(stem)
+            box.setChecked(stem in audio.cue_stems)
+            cue_row.addWidget(box)
+        cue_row.addStretch(1)
+        self.layout_label = QLabel()
+        for box in (self.stem_outputs_box, self.cue_box):
+            box.toggled.connect(self._show_layout)
+        self._show_layout()
 
         model_row = QHBoxLayout()
         model_row.addWidget(self.model_edit, 1)
@@ -155,6 +194,9 @@ class SettingsDialog(QDialog):
         form.addRow("Model", model_row)
         form.addRow("", self.live_box)
         form.addRow("MIDI input", self.midi_box)
+        form.addRow("Outputs", self.stem_outputs_box)
+        form.addRow("", cue_row)
+        form.addRow("", self.layout_label)
         standard = QDialogButtonBox.StandardButton
         buttons = QDialogButtonBox(standard.Ok | standard.Cancel)
         buttons.accepted.connect(self.accept)
@@ -178,6 +220,12 @@ class SettingsDialog(QDialog):
             box.setCurrentIndex(index)
         return box
 
+    def _show_layout(self) -> None:
+        layout = OutputLayout(self.stem_outputs_box.isChecked(), self.cue_box.isChecked())
+        for box in self.cue_stem_boxes.values():
+            box.setEnabled(layout.cue_bus)
+        self.layout_label.setText(f"Channels: {layout.describe()} ({layout.channels} in all)")
+
     def _browse_model(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", "ONNX models (*.onnx)")
         if path:
@@ -191,4 +239,7 @@ class SettingsDialog(QDialog):
             model_path=self.model_edit.text().strip() or None,
             live_input=self.live_box.isChecked(),
             midi_port=self.midi_box.currentData(),
+            stem_outputs=self.stem_outputs_box.isChecked(),
+            cue_bus=self.cue_box.isChecked(),
+            cue_stems=tuple(stem for stem, box in self.cue_stem_boxes.items() if box.isChecked()),
         )

@@ -143,6 +143,7 @@ class MainWindow(QMainWindow):
             if old is not None:
                 old.close()
             self._reapply_mix()
+            self._apply_cue(audio.cue_stems)
             if on_built is not None:
                 on_built()
             self.engine_ready.emit()
@@ -165,6 +166,10 @@ class MainWindow(QMainWindow):
             self._call("set_solo", strip.stem, strip.solo_button.isChecked())
         self._call("set_karaoke", self.mixer.karaoke_button.isChecked(), self.mixer.reduction_db())
         self._call("set_loop", self.transport.loop_button.isChecked())
+
+    def _apply_cue(self, cue_stems: tuple[str, ...]) -> None:
+        for stem in self.stems:
+            self._call("set_cue", stem, stem in cue_stems)
 
     # ---- construction -------------------------------------------------------------------------------------
     def _fill_recent_menu(self, paths: list[str]) -> None:
@@ -296,6 +301,10 @@ class MainWindow(QMainWindow):
                 engine.load_model(new.model_path)
             if new.live_input and not old.live_input:
                 engine.open_live(new.input_device)
+            if new.outputs != engine.outputs:  # DeviceError (a banner) when the device has too few channels
+                engine.set_outputs(new.outputs)
+            for stem in self.stems:
+                engine.set_cue(stem, stem in new.cue_stems)
 
         self.run_slow("could not apply the settings", apply, lambda _r: self.settings.save_audio(new))
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 DEFAULT_MODEL = "models/default.onnx"
+LIVE_MODEL = "models/live.onnx"  # the low-latency model live input uses (engine/models.py)
 DEMO_TRACK = "audio/demo.ogg"
 APP_ICON = "icons/demixui.svg"
 

@@ -226,3 +226,28 @@ def test_a_model_with_nan_output_plays_the_dry_mix_says_so_and_exits_1(nan_model
     start = int(np.flatnonzero(np.abs(recorded).max(axis=1) > 0)[0])  # after the wait for stems, fading in
     assert recorded.shape[0] >= start + len(mix)
     np.testing.assert_allclose(recorded[start + 1000:start + len(mix)], mix[1000:], atol=1e-6)  # the dry mix
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_play_live_uses_the_live_model_or_says_it_is_missing(tiny_model_path, tiny_live_model_path, track,
+                                                              tmp_path, monkeypatch, capsys, installed):
+    import shutil
+
+    models = tmp_path / "assets" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_model_path, models / "default.onnx")
+    if installed:
+        shutil.copy(tiny_live_model_path, models / "live.onnx")
+    monkeypatch.setenv("DEMIXUI_ASSETS", str(tmp_path / "assets"))
+    path, _ = track
+    stats = tmp_path / "stats.json"
+    assert main(["play", str(path), "--live", "--backend", "null-fast", "--blocksize", "64", "--seconds",
+                 "0.3", "--quiet", "--stats-json", str(stats)]) == 0
+    snap = json.loads(stats.read_text())
+    err = capsys.readouterr().err
+    if installed:
+        assert snap["model_name"].startswith("live.onnx") and "note" not in err
+        assert snap["model_latency_ms"] + snap["buffer_latency_ms"] <= 12.0
+    else:
+        assert snap["model_name"].startswith("default.onnx")
+        assert err.count("demixui: note: the live model is not installed") == 1

@@ -4,7 +4,7 @@ Examples:
   demixui play song.flac --karaoke                     vocals muted
   demixui play song.wav --gain drums=+6 --mute bass --record remix.wav
   demixui play song.wav --backend null --seconds 30 --stats-json stats.json   no sound card needed
-  demixui play --live --device "USB" --blocksize 512
+  demixui play --live --device "USB" --blocksize 128                  the live model: 8.7 ms + buffer
   demixui play song.wav --device "system JACK" --stem-outputs --cue vocals --mute vocals
         remix on outputs 1-2, the stems (post-fader) on 3-10, the muted vocals pre-listened on 11-12
 Ctrl+C (or SIGTERM, SIGHUP) stops playback cleanly (the recording and the statistics are still written).
@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="portaudio: a sound card; null: no device, paced by a clock; null-fast: no device, "
              "as fast as the model allows")
     add("--live", action="store_true", help="separate the input device instead of a file")
-    add("--model", default=None, metavar="PATH", help="model file (default: the bundled model)")
+    add("--model", default=None, metavar="PATH",
+        help="model file (default: the bundled default model for a file, the bundled live model for --live)")
     add("--quiet", "-q", action="store_true", help="no live status line")
 
 
@@ -115,9 +116,11 @@ def snapshot_json(snap, extra: dict) -> str:
 def check_outputs(args: argparse.Namespace, duration_s: float | None) -> None:
     """Before anything plays: the recording and the statistics file may not be (or hold) the input or the
     model, nor each other; the statistics file's folder must be writable; --start must be in the file."""
+    from demixui.engine.models import bundled_live_model_path
     from demixui.model.runtime import default_model_path
 
-    inputs = [args.input, args.model or default_model_path()]
+    models = [args.model] if args.model else [default_model_path(), bundled_live_model_path()]
+    inputs = [args.input, *models]
     if args.record:
         refuse_inputs(args.record, inputs, "recording")
     if args.stats_json:
@@ -155,6 +158,8 @@ def run(args: argparse.Namespace) -> int:
     with Engine(args.model, backend=args.backend, output_device=parse_device(args.device),
                 blocksize=args.blocksize, input_device=parse_device(args.input_device),
                 outputs=outputs) as engine:
+        if engine.model_note and args.live:
+            print(f"demixui: note: {engine.model_note}", file=sys.stderr, flush=True)
         for stem, gain_db in gains.items():
             engine.set_gain_db(stem, gain_db)
         for stem in args.mute:

@@ -21,6 +21,7 @@ import numpy as np
 from demixui.engine.analysis import Analysis, Recorder
 from demixui.engine.backends import NullOutput, PortAudioInput, PortAudioOutput
 from demixui.engine.mix import STEMS, MixSettings
+from demixui.engine.models import BUNDLED, checked, choose_models, load_live_model
 from demixui.engine.playback import Playback
 from demixui.engine.reader import FileReader, probe_file
 from demixui.engine.routing import OutputLayout
@@ -28,7 +29,7 @@ from demixui.engine.session import Session, SourceInfo
 from demixui.engine.snapshot import EngineSnapshot
 from demixui.engine.telemetry import build_snapshot
 from demixui.engine.worker import InferenceWorker
-from demixui.errors import DemixError, DeviceError, ModelFileError
+from demixui.errors import DemixError, DeviceError
 
 BACKENDS = ("portaudio", "null", "null-fast")
 RETIRED_KEPT = 7  # old sessions kept alive after a switch (the callback may be rendering one's fade-out)
@@ -46,23 +47,24 @@ class Engine:
     `backend`: "portaudio" (a sound card), "null" (no device, paced by a clock) or "null-fast" (no device,
     as fast as the model allows; tests and benchmarks). `capture=True` keeps everything the null backend
     played (`captured()`). `model`: an already loaded `SeparatorModel` instead of `model_path`.
+    Files play through that model (default: the bundled default model) and live input through
+    `live_model_path` (default: the model named, else the bundled live model; see models.py); `model_note`
+    says why live input does not use the live model, when it does not.
     `outputs`: stem outputs and a cue bus besides the remix (routing.py; default: the remix alone).
     """
 
     def __init__(self, model_path=None, backend: str = "portaudio", output_device=None, blocksize: int = 256,
                  input_device=None, *, capture: bool = False, model=None,
-                 outputs: OutputLayout | None = None):
-        from demixui.model.runtime import load_model
-
+                 outputs: OutputLayout | None = None, live_model_path=None):
         if backend not in BACKENDS:
             raise DemixError(f"unknown audio backend {backend!r}; one of {', '.join(BACKENDS)}")
         self.blocksize = check_blocksize(blocksize)
         self.backend = backend
         self._capture = capture
-        self._model = model if model is not None else load_model(model_path)
+        self._models = choose_models(model_path, live_model_path, model)
+        self.model_note = self._models.note
+        self._model = self._models.file  # the one running; open_live switches to the live model
         info = self._model.info
-        if tuple(info.stems) != STEMS:
-            raise ModelFileError(f"{model_path}: stems {list(info.stems)}, expected {list(STEMS)}")
         self.stems: tuple[str, ...] = STEMS
         self.sample_rate = int(info.sample_rate)
         self.hop = int(info.hop)
@@ -144,6 +146,7 @@ class Engine:
         with self._lock:
             self._stop_input()
             self._playing = False
+            self._use_model(self._models.file)
             self._publish(Session(info, self._latency, loop=self._loop))
 
     def open_live(self, input_device=None) -> None:
@@ -152,6 +155,7 @@ class Engine:
         with self._lock:
             device = input_device if input_device is not None else self._input_device
             self._stop_input()
+            self._use_model(self._models.live)
             info = SourceInfo(name="live input", live=True)
             if isinstance(self._output, NullOutput):
                 signal = None if device is None else np.ascontiguousarray(device, dtype=np.float32)
@@ -269,26 +273,49 @@ class Engine:
                     self.blocksize = frames
                     self.open_live(self._input_device)
 
-    def load_model(self, path) -> None:
+    def load_model(self, path, live: bool | None = None) -> None:
+        """Replace the file model (`live=False`) or the live model (`live=True`; None: the one for what
+        plays now) with the file at `path` (None: the bundled one); if it is the one running, the worker
+        crossfades to it (same latency) or the session restarts where it is (another latency)."""
         from demixui.model.runtime import load_model
 
-        model = load_model(path)  # ModelFileError on a bad file: the old model keeps playing
-        if tuple(model.info.stems) != STEMS:
-            raise ModelFileError(f"{path}: stems {list(model.info.stems)}, expected {list(STEMS)}")
-        if int(model.info.sample_rate) != self.sample_rate:
-            raise ModelFileError(f"{path}: {model.info.sample_rate} Hz, not {self.sample_rate} Hz")
+        session = self._session
+        if live is None:
+            live = session is not None and session.info.live
+        if live:
+            # ModelFileError on a bad file: the old model keeps playing
+            model, note = load_live_model(BUNDLED if path is None else path, self._models.file)
+        else:
+            model, note = checked(load_model(path), self.sample_rate), self.model_note
         with self._lock:
-            self._model = model
-            self._pending_model = model
-            self.hop = int(model.info.hop)
-            self.playback.publish_live(self.hop, self.blocksize)  # the live buffer follows the model's hop
-            if int(model.info.latency_samples) != self._latency:
-                self._latency = int(model.info.latency_samples)
-                session = self._session
-                if session is not None and not session.info.live:
-                    self._restart_at(session.position_s(self.sample_rate))
-                elif session is not None:
-                    self._publish(Session(session.info, self._latency))
+            if live:
+                self._models.live = model
+            else:
+                self._models.file = model
+            self.model_note = self._models.note = note
+            session = self._session
+            if session is not None and session.info.live == live:
+                self._use_model(model, restart=True)
+
+    def _use_model(self, model, restart: bool = False) -> None:
+        """Under the lock: run `model` from the next session (`restart`: restart the current one, if the
+        latency changes; the worker crossfades to a model of the same latency)."""
+        if model is self._model:
+            return
+        self._model = model
+        self._pending_model = model
+        self.hop = int(model.info.hop)
+        self.playback.publish_live(self.hop, self.blocksize)  # the live buffer follows the model's hop
+        if int(model.info.latency_samples) == self._latency:
+            return
+        self._latency = int(model.info.latency_samples)
+        session = self._session
+        if not restart or session is None:
+            return
+        if session.info.live:
+            self._publish(Session(session.info, self._latency))
+        else:
+            self._restart_at(session.position_s(self.sample_rate))
 
     def start_recording(self, path) -> None:
         """Record what is played to the WAV file `path`, which may not be the file playing or the model."""

@@ -106,7 +106,7 @@ def test_settings_round_trip_and_recent_files(tmp_path):
     settings = settings_at(tmp_path / "s.ini")
     assert settings.audio == AudioSettings()
     audio = AudioSettings(output_device="Speakers", input_device="Mic", blocksize=512, model_path="/m.onnx",
-                          live_input=True)
+                          live_model_path="/live.onnx", live_input=True)
     settings.save_audio(audio)
     assert settings_at(tmp_path / "s.ini").audio == audio
     for i in range(MAX_RECENT + 3):
@@ -185,6 +185,31 @@ def test_remembered_live_input_mode_opens_the_input_at_start(qtbot, tmp_path, ti
     assert math.isinf(window.snapshot().duration_s)
     qtbot.waitUntil(lambda: window.transport.time_label.text().endswith("/ live"), timeout=WAIT_MS)
     assert not window.transport.seek.isEnabled()
+    window.close()
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_live_input_uses_the_bundled_live_model_or_the_banner_says_it_is_missing(
+        qtbot, tmp_path, monkeypatch, tiny_model_path, tiny_live_model_path, installed):
+    import shutil
+
+    models = tmp_path / "assets" / "models"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_model_path, models / "default.onnx")
+    if installed:
+        shutil.copy(tiny_live_model_path, models / "live.onnx")
+    monkeypatch.setenv("DEMIXUI_ASSETS", str(tmp_path / "assets"))
+    settings_at(tmp_path / "s.ini").save_audio(AudioSettings(live_input=True))
+    window = build_window(LaunchOptions(backend="null", settings_path=str(tmp_path / "s.ini")))
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.engine is not None and window.snapshot().source_name == "live input",
+                    timeout=WAIT_MS)
+    expected = "live.onnx" if installed else "default.onnx"
+    qtbot.waitUntil(lambda: window.snapshot().model_name.startswith(expected), timeout=WAIT_MS)
+    if installed:
+        assert not window.banner.isVisible() or "live model" not in window.banner.text()
+    else:
+        qtbot.waitUntil(lambda: "the live model is not installed" in window.banner.text(), timeout=WAIT_MS)
     window.close()
 
 

@@ -241,6 +241,24 @@ def test_settings_apply_and_are_remembered(qtbot, window, tmp_path):
     qtbot.waitUntil(lambda: window.engine.snapshot().blocksize == 128, timeout=WAIT_MS)
 
 
+def test_live_input_plays_through_the_live_model_chosen_in_settings_and_the_monitor_says_so(
+        qtbot, window, wav_path, tiny_live_model_path):
+    open_and_wait(qtbot, window, wav_path)
+    dialog = window.open_settings()
+    dialog.live_model_edit.setText(tiny_live_model_path)
+    dialog.accept()
+    qtbot.waitUntil(lambda: window.settings.audio.live_model_path == tiny_live_model_path, timeout=WAIT_MS)
+    assert window.engine.snapshot().model_name.startswith("tiny.onnx")  # the file keeps the file model
+    window.open_live()
+    qtbot.waitUntil(lambda: window.engine.snapshot().model_name.startswith("tiny-live.onnx"), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.engine.snapshot().buffer_latency_ms > 0, timeout=WAIT_MS)
+    snap = window.engine.snapshot()
+    window.refresh()
+    breakdown = window.monitor.latency_breakdown.text()
+    assert breakdown.startswith(f"tiny-live.onnx {snap.model_latency_ms:.1f} ·"), breakdown
+    assert round(snap.model_latency_ms * SR / 1000) == 384  # n_fft 512 - hop 128
+
+
 def test_dropping_a_file_opens_it(qtbot, window, wav_path):
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(wav_path)])

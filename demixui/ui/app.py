@@ -75,17 +75,24 @@ def engine_factory(options: LaunchOptions, notes: list[str]):
     def build(audio: AudioSettings):
         from demixui.engine import Engine
 
-        model = options.model or audio.model_path
-        kwargs = dict(model_path=model, output_device=audio.output_device, blocksize=audio.blocksize,
+        from demixui.engine.models import BUNDLED
+
+        # --model plays everything; else files and live input each through their own (Settings)
+        live_model = options.model or audio.live_model_path or BUNDLED
+        kwargs = dict(model_path=options.model or audio.model_path, live_model_path=live_model,
+                      output_device=audio.output_device, blocksize=audio.blocksize,
                       input_device=audio.input_device, outputs=audio.outputs)
         try:
-            return Engine(backend=options.backend, **kwargs)
+            engine = Engine(backend=options.backend, **kwargs)
         except DeviceError as error:
             if options.backend == "null":
                 raise
             notes.append(f"{error}: running without sound (choose a device in Settings)")
             kwargs["output_device"] = None
-            return Engine(backend="null", **kwargs)
+            engine = Engine(backend="null", **kwargs)
+        if engine.model_note:
+            notes.append(engine.model_note)  # the live model is missing
+        return engine
 
     return build
 

@@ -192,8 +192,9 @@ class MonitorPanel(QFrame):
     def show_snapshot(self, snap) -> None:
         now = time.monotonic()
         self.total_latency.setText(_ms(snap.total_latency_ms))
+        model_file = snap.model_name.split(" (")[0]  # the model running: the live one for live input
         self.latency_breakdown.setText(
-            f"model {_num(snap.model_latency_ms)} · buffer {_num(snap.buffer_latency_ms)}"
+            f"{model_file} {_num(snap.model_latency_ms)} · buffer {_num(snap.buffer_latency_ms)}"
             f" · device {_num(snap.device_latency_ms)} ms"
         )
         self.inference.setText(f"p50 {_ms(snap.inference_p50_ms)} · p99 {_ms(snap.inference_p99_ms)}")

@@ -38,7 +38,8 @@ class AudioSettings:
     output_device: str | None = None
     input_device: str | None = None
     blocksize: int = DEFAULT_BLOCKSIZE
-    model_path: str | None = None  # None: the bundled default model
+    model_path: str | None = None  # files; None: the bundled default model
+    live_model_path: str | None = None  # live input; None: the bundled live model
     live_input: bool = False
     midi_port: str | None = None  # MIDI input port; None: every port
     stem_outputs: bool = False  # each stem, post-fader, on its own pair (channels 3-10)
@@ -75,6 +76,7 @@ class AppSettings:
             input_device=self._text("audio/input_device"),
             blocksize=blocksize if blocksize in BLOCK_SIZES else DEFAULT_BLOCKSIZE,
             model_path=self._text("model/path"),
+            live_model_path=self._text("model/live_path"),
             live_input=str(self.store.value("audio/live_input", "false")).lower() == "true",
             midi_port=self._text("midi/port"),
             stem_outputs=self._flag("outputs/stems"),
@@ -91,6 +93,7 @@ class AppSettings:
         self.store.setValue("audio/input_device", audio.input_device or "")
         self.store.setValue("audio/blocksize", int(audio.blocksize))
         self.store.setValue("model/path", audio.model_path or "")
+        self.store.setValue("model/live_path", audio.live_model_path or "")
         self.store.setValue("audio/live_input", "true" if audio.live_input else "false")
         self.store.setValue("midi/port", audio.midi_port or "")
         self.store.setValue("outputs/stems", "true" if audio.stem_outputs else "false")
@@ -149,13 +152,14 @@ class SettingsDialog(QDialog):
             self.blocksize_box.addItem(f"{frames} frames ({frames / 44.1:.1f} ms)", frames)
         self.blocksize_box.setCurrentIndex(BLOCK_SIZES.index(audio.blocksize))
         self.blocksize_box.setToolTip("Audio device block size: smaller is lower latency, larger is safer")
-        self.model_edit = QLineEdit(audio.model_path or "")
-        self.model_edit.setPlaceholderText("bundled default model")
-        self.model_edit.setToolTip("An ONNX model exported by `demixui export`; empty for the bundled model")
-        browse = QPushButton("Browse…")
-        bundled = QPushButton("Bundled")
-        browse.clicked.connect(self._browse_model)
-        bundled.clicked.connect(self.model_edit.clear)
+        self.model_edit, model_row = self._model_row(
+            audio.model_path, "bundled default model",
+            "The model files play through: an ONNX model exported by `demixui export`; empty for the bundled "
+            "default model (the best quality)")
+        self.live_model_edit, live_model_row = self._model_row(
+            audio.live_model_path, "bundled live model",
+            "The model live input plays through; empty for the bundled live model (a shorter STFT: 8.7 ms "
+            "of model latency instead of 34.8)")
         self.live_box = QCheckBox("Separate the live input instead of a file")
         self.live_box.setChecked(audio.live_input)
         self.midi_box = self._device_box(midi_ports if midi_ports is not None else list_input_ports(),
@@ -183,15 +187,12 @@ class SettingsDialog(QDialog):
             box.toggled.connect(self._show_layout)
         self._show_layout()
 
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.model_edit, 1)
-        model_row.addWidget(browse)
-        model_row.addWidget(bundled)
         form = QFormLayout()
         form.addRow("Output device", self.output_box)
         form.addRow("Input device", self.input_box)
         form.addRow("Block size", self.blocksize_box)
-        form.addRow("Model", model_row)
+        form.addRow("Model (files)", model_row)
+        form.addRow("Model (live input)", live_model_row)
         form.addRow("", self.live_box)
         form.addRow("MIDI input", self.midi_box)
         form.addRow("Outputs", self.stem_outputs_box)
@@ -226,10 +227,25 @@ class SettingsDialog(QDialog):
             box.setEnabled(layout.cue_bus)
         self.layout_label.setText(f"Channels: {layout.describe()} ({layout.channels} in all)")
 
-    def _browse_model(self) -> None:
+    def _model_row(self, path: str | None, placeholder: str, tooltip: str) -> tuple[QLineEdit, QHBoxLayout]:
+        """A model file's field with Browse… and Bundled (which empties it) beside it."""
+        edit = QLineEdit(path or "")
+        edit.setPlaceholderText(placeholder)
+        edit.setToolTip(tooltip)
+        browse = QPushButton("Browse…")
+        bundled = QPushButton("Bundled")
+        browse.clicked.connect(lambda: self._browse_model(edit))
+        bundled.clicked.connect(edit.clear)
+        row = QHBoxLayout()
+        row.addWidget(edit, 1)
+        row.addWidget(browse)
+        row.addWidget(bundled)
+        return edit, row
+
+    def _browse_model(self, edit: QLineEdit) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a model", "", "ONNX models (*.onnx)")
         if path:
-            self.model_edit.setText(path)
+            edit.setText(path)
 
     def values(self) -> AudioSettings:
         return AudioSettings(
@@ -237,6 +253,7 @@ class SettingsDialog(QDialog):
             input_device=self.input_box.currentData(),
             blocksize=int(self.blocksize_box.currentData()),
             model_path=self.model_edit.text().strip() or None,
+            live_model_path=self.live_model_edit.text().strip() or None,
             live_input=self.live_box.isChecked(),
             midi_port=self.midi_box.currentData(),
             stem_outputs=self.stem_outputs_box.isChecked(),

@@ -298,7 +298,9 @@ class MainWindow(QMainWindow):
             if new.blocksize != old.blocksize:
                 engine.set_blocksize(new.blocksize)
             if new.model_path != old.model_path:
-                engine.load_model(new.model_path)
+                engine.load_model(new.model_path, live=False)
+            if new.live_model_path != old.live_model_path:
+                engine.load_model(new.live_model_path, live=True)  # None: the bundled live model
             if new.live_input and not old.live_input:
                 engine.open_live(new.input_device)
             if new.outputs != engine.outputs:  # DeviceError (a banner) when the device has too few channels

@@ -74,7 +74,6 @@ def engine_factory(options: LaunchOptions, notes: list[str]):
 
     def build(audio: AudioSettings):
         from demixui.engine import Engine
-
         from demixui.engine.models import BUNDLED
 
         # --model plays everything; else files and live input each through their own (Settings)

@@ -82,14 +82,29 @@ def test_settings_open_the_outputs_on_the_playing_engine(qtbot, tiny_model_path,
     qtbot.waitUntil(lambda: window.settings.audio == new, timeout=WAIT_MS)
     engine = window.engine
     assert engine.outputs.channels == 12 and engine.snapshot().cued == (False, False, True, False)
+    assert strip.cue_button.isChecked()  # the strips show what is cued
+    window.refresh()
+    assert strip.cue_button.isEnabled()  # there is a cue bus to hear it on
     start = engine.captured().shape[0]
     qtbot.waitUntil(lambda: engine.captured().shape[0] > start + SR, timeout=WAIT_MS)
     out = engine.captured()[start:]
-    window.close()
     assert out.shape[1] == 12
     assert np.abs(out[:, 6:8]).max() == 0.0  # the muted bass's own output
     assert np.abs(out[:, 10:12]).max() > 0.05  # the bass in the cue
     assert settings_at(tmp_path / "settings.ini").audio == new
+
+    # The drums cued on their strip (a MIDI pad learned on the button does the same: target cue:drums).
+    qtbot.mouseClick(window.mixer.strips[1].cue_button, Qt.MouseButton.LeftButton)
+    assert engine.snapshot().cued == (False, True, True, False)
+    assert settings_at(tmp_path / "settings.ini").audio.cue_stems == ("drums", "bass")
+    window.midi._buttons()["cue:bass"]()
+    assert engine.snapshot().cued == (False, True, False, False) and not strip.cue_button.isChecked()
+    window.apply_settings(AudioSettings())  # the cue bus closed: the buttons have nothing to send to
+    qtbot.waitUntil(lambda: engine.outputs == OutputLayout(), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: window.settings.audio == AudioSettings(), timeout=WAIT_MS)
+    window.refresh()
+    assert not strip.cue_button.isEnabled() and not window.mixer.strips[1].cue_button.isChecked()
+    window.close()
 
 
 # Runs in a fresh process started after the server (PortAudio scans host APIs once, when it starts).

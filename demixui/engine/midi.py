@@ -46,13 +46,14 @@ class MidiMapError(DemixError):
 
 
 def target_kinds(stems: Iterable[str]) -> dict[str, str]:
-    """Every target the app offers, `name -> CONTINUOUS | BUTTON`: per-stem gain, mute and solo, karaoke and
-    the transport."""
+    """Every target the app offers, `name -> CONTINUOUS | BUTTON`: per-stem gain, mute, solo and cue,
+    karaoke and the transport."""
     kinds: dict[str, str] = {}
     for stem in stems:
         kinds[f"gain:{stem}"] = CONTINUOUS
         kinds[f"mute:{stem}"] = BUTTON
         kinds[f"solo:{stem}"] = BUTTON
+        kinds[f"cue:{stem}"] = BUTTON
     kinds.update({name: BUTTON for name in TRANSPORT_TARGETS})
     kinds["karaoke_amount"] = CONTINUOUS
     return kinds

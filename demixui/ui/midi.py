@@ -171,6 +171,7 @@ class MidiController(QObject):
         for stem, strip in zip(w.stems, w.mixer.strips, strict=True):
             actions[f"mute:{stem}"] = strip.mute_button.toggle
             actions[f"solo:{stem}"] = strip.solo_button.toggle
+            actions[f"cue:{stem}"] = strip.cue_button.toggle
         return actions
 
     def _target_widgets(self) -> dict:
@@ -182,6 +183,7 @@ class MidiController(QObject):
             widgets[strip.fader] = f"gain:{stem}"
             widgets[strip.mute_button] = f"mute:{stem}"
             widgets[strip.solo_button] = f"solo:{stem}"
+            widgets[strip.cue_button] = f"cue:{stem}"
         return widgets
 
 

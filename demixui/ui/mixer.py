@@ -115,11 +115,12 @@ def _panel_button(text: str, name: str, tooltip: str) -> QPushButton:
 
 
 class ChannelStrip(QWidget):
-    """One stem: name, level meter beside a fader, the gain in dB, mute and solo."""
+    """One stem: name, level meter beside a fader, the gain in dB, mute, solo and cue (pre-listen)."""
 
     gain_changed = Signal(str, float)
     mute_toggled = Signal(str, bool)
     solo_toggled = Signal(str, bool)
+    cue_toggled = Signal(str, bool)
 
     def __init__(self, stem: str, index: int, parent: QWidget | None = None):
         super().__init__(parent)
@@ -139,6 +140,8 @@ class ChannelStrip(QWidget):
         self.gain_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.mute_button = _panel_button("M", "Mute", f"Mute {stem} (key {index + 1})")
         self.solo_button = _panel_button("S", "Solo", f"Solo {stem} (Shift+{index + 1})")
+        self.cue_button = _panel_button("C", "Cue", f"Cue {stem}: pre-listen on the cue bus, before the "
+                                        "fader (heard even when muted; Settings ▸ Outputs opens the bus)")
 
         row = QHBoxLayout()
         row.addStretch(1)
@@ -151,6 +154,7 @@ class ChannelStrip(QWidget):
         buttons.setSpacing(4)
         buttons.addWidget(self.mute_button)
         buttons.addWidget(self.solo_button)
+        buttons.addWidget(self.cue_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.setSpacing(6)
@@ -162,6 +166,7 @@ class ChannelStrip(QWidget):
         self.fader.valueChanged.connect(self._on_fader)
         self.mute_button.toggled.connect(lambda on: self.mute_toggled.emit(self.stem, on))
         self.solo_button.toggled.connect(lambda on: self.solo_toggled.emit(self.stem, on))
+        self.cue_button.toggled.connect(lambda on: self.cue_toggled.emit(self.stem, on))
 
     def _on_fader(self, value: int) -> None:
         gain_db = fader_to_db(value)
@@ -271,5 +276,6 @@ class MixerPanel(QFrame):
             if snapshot.karaoke and stems[i] == "vocals" and math.isinf(snapshot.karaoke_reduction_db):
                 audible = False
             strip.show_state(snapshot.stem_rms_db[i], snapshot.stem_peak_db[i], audible)
+            strip.cue_button.setEnabled("cue" in snapshot.outputs)  # only with a cue bus to hear it on
         peaks = list(snapshot.output_peak_db)
         self.output_meter.set_levels(peaks, peaks)

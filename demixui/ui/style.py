@@ -90,6 +90,7 @@ QPushButton#Transport {{ font-size: 13pt; min-width: 36px; min-height: 28px; }}
 QPushButton[kind="record"]:checked {{ background-color: {DANGER}; border-color: {DANGER}; }}
 QPushButton#Mute:checked {{ background-color: {WARNING}; border-color: {WARNING}; }}
 QPushButton#Solo:checked {{ background-color: {OK}; border-color: {OK}; }}
+QPushButton#Cue:checked {{ background-color: {ACCENT}; border-color: {ACCENT}; }}
 QPushButton#Karaoke {{ font-weight: bold; padding: 7px 14px; }}
 QPushButton#Karaoke:checked {{
     background-color: {STEM_COLOURS["vocals"]}; border-color: {STEM_COLOURS["vocals"]};

@@ -7,6 +7,7 @@ anything that may take time (opening a file, loading a model, changing devices) 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Signal
@@ -170,6 +171,20 @@ class MainWindow(QMainWindow):
     def _apply_cue(self, cue_stems: tuple[str, ...]) -> None:
         for stem in self.stems:
             self._call("set_cue", stem, stem in cue_stems)
+        self._show_cue(cue_stems)
+
+    def _show_cue(self, cue_stems: tuple[str, ...]) -> None:
+        for strip in self.mixer.strips:
+            strip.cue_button.blockSignals(True)  # showing, not asking: the engine has it already
+            strip.cue_button.setChecked(strip.stem in cue_stems)
+            strip.cue_button.blockSignals(False)
+
+    def _cue_toggled(self, stem: str, on: bool) -> None:
+        """A strip's cue button: the engine follows at once, and the cued stems are remembered."""
+        self._call("set_cue", stem, on)
+        audio = self.settings.audio
+        cued = {s for s in audio.cue_stems if s != stem} | ({stem} if on else set())
+        self.settings.save_audio(replace(audio, cue_stems=tuple(s for s in self.stems if s in cued)))
 
     # ---- construction -------------------------------------------------------------------------------------
     def _fill_recent_menu(self, paths: list[str]) -> None:
@@ -199,8 +214,10 @@ class MainWindow(QMainWindow):
             strip.gain_changed.connect(lambda stem, db: self._call("set_gain_db", stem, db))
             strip.mute_toggled.connect(lambda stem, on: self._call("set_mute", stem, on))
             strip.solo_toggled.connect(lambda stem, on: self._call("set_solo", stem, on))
+            strip.cue_toggled.connect(self._cue_toggled)
         self.mixer.karaoke_changed.connect(lambda on, db: self._call("set_karaoke", on, db))
         self.mixer.reset_requested.connect(lambda: self._call("reset_mix"))
+        self._apply_cue(self.settings.audio.cue_stems)  # the remembered cue, on the buttons and the engine
 
     # ---- engine calls -------------------------------------------------------------------------------------
     def _call(self, name: str, *args) -> None:
@@ -308,7 +325,11 @@ class MainWindow(QMainWindow):
             for stem in self.stems:
                 engine.set_cue(stem, stem in new.cue_stems)
 
-        self.run_slow("could not apply the settings", apply, lambda _r: self.settings.save_audio(new))
+        def applied(_result) -> None:
+            self.settings.save_audio(new)
+            self._show_cue(new.cue_stems)
+
+        self.run_slow("could not apply the settings", apply, applied)
 
     def snapshot(self) -> EngineSnapshot:
         return self.engine.snapshot() if self.engine is not None else IDLE_SNAPSHOT

@@ -138,6 +138,20 @@ window.close()
 """
 
 
+# The app's engine factory with remembered stem outputs, started where the device has two channels.
+FACTORY_CLIENT = r"""
+import json, sys
+from demixui.ui.app import LaunchOptions, engine_factory
+from demixui.ui.settings import AudioSettings
+notes = []
+build = engine_factory(LaunchOptions(model=sys.argv[1]), notes)
+engine = build(AudioSettings(output_device="system JACK", stem_outputs=True, cue_bus=True))
+print(json.dumps({"device": engine.snapshot().output_device, "outputs": engine.outputs.describe(),
+                  "notes": notes}))
+engine.close()
+"""
+
+
 def test_a_device_with_too_few_channels_is_a_banner_and_the_remix_plays_on(tmp_path, tiny_model_path):
     wav = tmp_path / "tone.wav"
     t = np.arange(3 * SR) / SR
@@ -146,6 +160,16 @@ def test_a_device_with_too_few_channels_is_a_banner_and_the_remix_plays_on(tmp_p
         result = subprocess.run([sys.executable, "-c", CLIENT, tiny_model_path, str(wav),
                                  str(tmp_path / "s.ini")], env=server.env, capture_output=True, text=True,
                                 timeout=120)
+        started = subprocess.run([sys.executable, "-c", FACTORY_CLIENT, tiny_model_path], env=server.env,
+                                 capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr[-2000:]
+    start = json.loads(started.stdout.strip().splitlines()[-1])
+    # The app starts on that device with the remix alone (not silently on no device), and says why.
+    assert "JACK" in start["device"] and start["outputs"] == "remix 1-2", start
+    assert start["notes"] == [
+        "output device system (JACK Audio Connection Kit) has 2 output channels; remix 1-2, vocals 3-4, "
+        "drums 5-6, bass 7-8, other 9-10, cue 11-12 need 12 (choose a device with more channels, or fewer "
+        "outputs): playing the remix alone (Settings ▸ Outputs)"], start
     assert result.returncode == 0, result.stderr[-2000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["banner"] == (

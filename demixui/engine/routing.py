@@ -27,6 +27,10 @@ from demixui.errors import DemixError, DeviceError
 STEM_NAMES = ("vocals", "drums", "bass", "other")
 
 
+class ChannelCountError(DeviceError):
+    """The output device has fewer channels than the chosen outputs need (it plays the remix alone)."""
+
+
 @dataclass(frozen=True)
 class OutputLayout:
     """Which outputs the stream carries besides the remix; `channels` is the device channels it needs."""
@@ -58,9 +62,9 @@ class OutputLayout:
         return ", ".join(parts)
 
     def check_device(self, device_name: str, device_channels: int) -> None:
-        """DeviceError in one line when the device has too few output channels for this layout."""
+        """ChannelCountError in one line when the device has too few output channels for this layout."""
         if device_channels < self.channels:
-            raise DeviceError(f"output device {device_name} has {device_channels} output channels; "
+            raise ChannelCountError(f"output device {device_name} has {device_channels} output channels; "
                              f"{self.describe()} need {self.channels} (choose a device with more channels, "
                              f"or fewer outputs)")
 

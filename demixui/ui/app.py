@@ -18,6 +18,7 @@ from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from demixui.assets import APP_ICON, DEMO_TRACK, asset_path
+from demixui.engine.routing import ChannelCountError, OutputLayout
 from demixui.errors import DemixError, DeviceError
 from demixui.ui.settings import AppSettings, AudioSettings
 from demixui.ui.style import BACKGROUND, PANEL, STYLESHEET, TEXT
@@ -70,7 +71,8 @@ def settings_store(path: str | None) -> QSettings:
 
 def engine_factory(options: LaunchOptions, notes: list[str]):
     """`factory(AudioSettings) -> Engine`, run on the window's worker. A sound device that does not open
-    falls back to the null backend (the app still works, silently) with a note for the banner."""
+    falls back to the null backend (the app still works, silently) with a note for the banner; one with too
+    few channels for the stem outputs or the cue bus plays the remix alone, with a note."""
 
     def build(audio: AudioSettings):
         from demixui.engine import Engine
@@ -82,7 +84,12 @@ def engine_factory(options: LaunchOptions, notes: list[str]):
                       output_device=audio.output_device, blocksize=audio.blocksize,
                       input_device=audio.input_device, outputs=audio.outputs)
         try:
-            engine = Engine(backend=options.backend, **kwargs)
+            try:
+                engine = Engine(backend=options.backend, **kwargs)
+            except ChannelCountError as error:  # e.g. the 12-channel interface is not plugged in today
+                notes.append(f"{error}: playing the remix alone (Settings ▸ Outputs)")
+                kwargs["outputs"] = OutputLayout()
+                engine = Engine(backend=options.backend, **kwargs)
         except DeviceError as error:
             if options.backend == "null":
                 raise

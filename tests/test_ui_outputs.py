@@ -85,6 +85,8 @@ def test_settings_open_the_outputs_on_the_playing_engine(qtbot, tiny_model_path,
     assert strip.cue_button.isChecked()  # the strips show what is cued
     window.refresh()
     assert strip.cue_button.isEnabled()  # there is a cue bus to hear it on
+    assert "null (remix 1-2, vocals 3-4, drums 5-6, bass 7-8, other 9-10, cue 11-12)" in (
+        window.monitor.details.text())
     start = engine.captured().shape[0]
     qtbot.waitUntil(lambda: engine.captured().shape[0] > start + SR, timeout=WAIT_MS)
     out = engine.captured()[start:]

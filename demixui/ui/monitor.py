@@ -210,6 +210,8 @@ class MonitorPanel(QFrame):
         self.ring_fill.set_fraction(fill)
         self.ring_label.setText(f"ring {fill * 100:.0f} % full")
         device = snap.output_device if snap.output_device not in (None, "") else "default device"
+        if snap.outputs != "remix 1-2":  # the stem outputs and the cue bus, by channel
+            device = f"{device} ({snap.outputs})"
         self.details.setText(
             f"{snap.model_name} · {snap.sample_rate / 1000:g} kHz · block {snap.blocksize} · {device}"
             f" · callback {snap.audio_callback}"  # native, or the Python fallback

@@ -341,6 +341,17 @@ class Engine:
             return recorder.path
 
     # -- telemetry -------------------------------------------------------------------------------------------
+    @property
+    def source_path(self) -> str | None:
+        """The file open now (None: nothing, or live input): what the window's export separates."""
+        session = self._session
+        return None if session is None or session.info.live else session.info.path
+
+    @property
+    def model_path(self) -> Path:
+        """The model file playing now: an offline export uses the same one."""
+        return Path(self._model.info.path)
+
     def snapshot(self) -> EngineSnapshot:
         return build_snapshot(self)
 

@@ -18,6 +18,7 @@ Left / Right\tseek 5 s back / forward
 Ctrl+O\topen a file (or drop one on the window)
 Ctrl+L\tlive input
 Ctrl+R\trecord the remix
+Ctrl+E\texport the stems (WAV or NI Stems)
 Ctrl+,\tsettings
 F1\tthis list"""
 
@@ -31,12 +32,14 @@ def _action(window, menu, text: str, shortcut, slot) -> QAction:
 
 
 def build_menu(window) -> None:
-    """File (open, recent, live, record, settings, quit) and Help; sets `window.recent_menu`."""
+    """File (open, recent, live, record, export, settings, quit) and Help; sets `window.recent_menu` and
+    `window.export_action`."""
     file_menu = window.menuBar().addMenu("&File")
     _action(window, file_menu, "&Open…", QKeySequence.StandardKey.Open, window.open_dialog)
     window.recent_menu = file_menu.addMenu("Open &recent")
     _action(window, file_menu, "&Live input", "Ctrl+L", window.open_live)
     _action(window, file_menu, "&Record the remix…", "Ctrl+R", window.recording.toggle)
+    window.export_action = _action(window, file_menu, "&Export stems…", "Ctrl+E", window.export.ask)
     file_menu.addSeparator()
     _action(window, file_menu, "&Settings…", "Ctrl+,", window.open_settings)
     file_menu.addSeparator()

@@ -25,6 +25,7 @@ from demixui.audiofile import SUPPORTED_EXTENSIONS
 from demixui.engine import STEMS, EngineSnapshot
 from demixui.errors import DemixError
 from demixui.ui.banner import Banner
+from demixui.ui.export import StemExport
 from demixui.ui.keys import SHORTCUTS_HELP, build_menu, build_shortcuts
 from demixui.ui.midi import MidiController, build_midi_menu
 from demixui.ui.mixer import MixerPanel
@@ -109,6 +110,7 @@ class MainWindow(QMainWindow):
         layout.addLayout(bottom)
         self.setCentralWidget(central)
 
+        self.export = StemExport(self)  # File > Export stems (demixui/ui/export.py)
         build_menu(self)
         build_shortcuts(self)
         self.midi = MidiController(self)  # MIDI controllers: mapping, learn, input ports (demixui/ui/midi.py)
@@ -395,6 +397,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         self.timer.stop()
         self.midi.close()
+        self.export.shutdown()
         if self.recording.active and self.engine is not None:
             self.engine.stop_recording()  # keep what was recorded: the file is finished, not dropped
         self.settings.store.setValue("window/geometry", self.saveGeometry())

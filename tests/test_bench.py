@@ -231,3 +231,40 @@ def test_core_counts_double_up_to_every_core():
     assert core_counts(2) == [1, 2]
     assert core_counts(6) == [1, 2, 4, 6]
     assert core_counts(8) == [1, 2, 4, 8]
+
+
+def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_section(
+        tiny_model_path, tiny_live_model_path, tmp_path, capsys):
+    """Issue 14: per model and block size, the latency split, hop times against the budget and underruns of
+    live input through the app on a JACK dummy server (real PortAudio streams); HS-TasNet as the peer."""
+    from conftest import require_executable
+
+    from demixui.bench.live import SECTION
+
+    require_executable("jackd")
+    markdown = tmp_path / "BENCHMARKS.md"
+    markdown.write_text("# Benchmarks\n\n## Tables\n\nold tables\n\n## Clicks under load\n\nkept\n")
+    for _ in range(2):  # the second run replaces the first run's section
+        assert main(["bench", "--live-only", "--live-model", tiny_model_path, "--live-model",
+                     tiny_live_model_path, "--live-blocksizes", "64,128", "--live-seconds", "1",
+                     "--json", str(tmp_path / "b.json"), "--markdown", str(markdown)]) == 0
+    rows = json.loads((tmp_path / "b.json").read_text())["rows"]
+    check_rows(rows)
+    names = [row["name"] for row in rows]
+    assert names == ["tiny.onnx, block 64", "tiny-live.onnx, block 64", "tiny.onnx, block 128",
+                     "tiny-live.onnx, block 128", "HS-TasNet (published)"]
+    for row in rows[:-1]:
+        assert row["table"] == "live" and row["reason"] is None, row
+        figures = row["figures"]
+        assert figures["model_buffer_ms"] == pytest.approx(figures["model_ms"] + figures["buffer_ms"])
+        assert figures["device_ms"] > 0 and figures["hop_p50_pct"] <= figures["hop_p99_pct"]
+    live_64, live_128 = rows[1]["figures"], rows[3]["figures"]
+    assert live_64["model_ms"] == pytest.approx(1000 * 384 / RATE)  # n_fft 512 - hop 128
+    assert live_64["hop_budget_ms"] == pytest.approx(1000 * 128 / RATE)
+    assert live_64["model_buffer_ms"] <= 12.0 and live_128["model_buffer_ms"] <= 20.0
+    assert rows[-1]["figures"]["model_ms"] == pytest.approx(23.2) and rows[-1]["reason"]
+    text = markdown.read_text()
+    assert text.count(f"## {SECTION}") == 1
+    assert "old tables" in text and "## Clicks under load\n\nkept" in text
+    assert "--live-only" in text and "| tiny-live.onnx, block 64 | 8.7 | 2.9 | 11.6 |" in text
+    assert "Live input, JACK dummy server" in capsys.readouterr().out

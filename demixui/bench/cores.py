@@ -135,10 +135,10 @@ def render_section(rows: list[Row], machine_text: str, command: str) -> str:
                       render_markdown(rows), "", METHOD])
 
 
-def replace_section(document: str, section: str) -> str:
-    """`document` with its `## {SECTION}` section replaced by `section` (appended where it has none)."""
+def replace_section(document: str, section: str, title: str = SECTION) -> str:
+    """`document` with its `## {title}` section replaced by `section` (appended where it has none)."""
     lines = document.rstrip("\n").splitlines()
-    start = next((i for i, line in enumerate(lines) if line.strip() == f"## {SECTION}"), None)
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"## {title}"), None)
     if start is None:
         return ("\n".join(lines) + "\n\n" if lines else "") + section + "\n"
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))

@@ -37,6 +37,10 @@ class BenchOptions:
     quick: bool = False
     cores_seconds: float = 60.0  # audio per file in the per-core rows (one file, and one per core)
     cores_only: bool = False  # measure only the per-core rows (cores.py)
+    live_models: list[Path] | None = None  # live rows (live.py); None: the bundled default and live models
+    live_blocksizes: list[int] = field(default_factory=lambda: [64, 128, 256])
+    live_seconds: float = 30.0  # real time per model and block size on the JACK dummy server
+    live_only: bool = False  # measure only the live rows
 
 
 def synthetic_mix(nb_samples: int, seed: int = 0) -> np.ndarray:
@@ -134,6 +138,9 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     if options.cores_only:
         rows += measure_cores(options.models[0], mix, SAMPLE_RATE, options.cores_seconds, log)
         return _report(options, machine, audio_source, mix, mix, wall, cpu, rows), rows
+    if options.live_only:
+        rows += _live_rows(options, log)
+        return _report(options, machine, audio_source, mix, mix, wall, cpu, rows), rows
     for model_path in options.models:
         log(f"ours: {model_path or 'the shipped model'} on {mix.shape[0] / SAMPLE_RATE:.0f} s of audio ...")
         speed, detail = measure_ours(model_path, mix, reps=options.reps)
@@ -153,7 +160,21 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     log("quality: floor, model and ceiling on the test set ...")
     rows += measure_quality(first_model, options.test_set, options.eval_tracks)
     rows += measure_cores(first_model, mix, SAMPLE_RATE, options.cores_seconds, log)
+    rows += _live_rows(options, log)
     return _report(options, machine, audio_source, mix, peer_mix, wall, cpu, rows), rows
+
+
+def _live_rows(options: BenchOptions, log: Callable[[str], None]) -> list[Row]:
+    from demixui.bench.live import bundled_models, measure_live
+
+    models = options.live_models or bundled_models()
+    return measure_live(models, options.live_blocksizes, options.live_seconds, log)
+
+
+def _json_value(value):
+    if isinstance(value, list):
+        return [_json_value(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 def _report(options: BenchOptions, machine: dict, audio_source: str, mix: np.ndarray, peer_mix: np.ndarray,
@@ -162,7 +183,7 @@ def _report(options: BenchOptions, machine: dict, audio_source: str, mix: np.nda
         "machine": machine,
         "audio": {"source": audio_source, "seconds": mix.shape[0] / SAMPLE_RATE,
                   "peer_seconds": peer_mix.shape[0] / SAMPLE_RATE, "sample_rate": SAMPLE_RATE},
-        "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(options).items()}
+        "options": {k: _json_value(v) for k, v in vars(options).items()}
         | {"models": [str(m) if m else "shipped default" for m in options.models]},
         "timing": {"clock": "CPU time of the bench process (every system runs on one thread)",
                    "wall_seconds": time.perf_counter() - wall, "cpu_seconds": time.process_time() - cpu},

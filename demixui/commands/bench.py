@@ -19,9 +19,10 @@ HELP = "measure latency and speed, ours beside the peers'"
 
 PEER_KEYS = ("umxl", "umx-uni", "htdemucs", "hs-tasnet")
 QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 2.0, "eval_tracks": 1, "reps": 2,
-         "peers": ["hs-tasnet"], "cores_seconds": 5.0}
+         "peers": ["hs-tasnet"], "cores_seconds": 5.0, "live_seconds": 2.0}
 DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 8, "reps": 3,
-            "peers": list(PEER_KEYS), "cores_seconds": 60.0}
+            "peers": list(PEER_KEYS), "cores_seconds": 60.0, "live_seconds": 30.0}
+LIVE_BLOCKSIZES = [64, 128, 256]
 
 
 def _peer_list(text: str) -> list[str]:
@@ -72,6 +73,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cores-only", action="store_true",
                         help="measure only the per-core rows; with --markdown, replace only their section of "
                              "the file (re-measure them on an idle machine)")
+    parser.add_argument("--live-model", type=Path, action="append", metavar="PATH",
+                        help="model for the live rows (repeatable; default: the bundled default and live "
+                             "models)")
+    parser.add_argument("--live-blocksizes", type=_blocksizes, default=LIVE_BLOCKSIZES, metavar="LIST",
+                        help="block sizes of the live rows, each on a JACK dummy server with that period "
+                             "(default 64,128,256)")
+    parser.add_argument("--live-seconds", type=float, metavar="S",
+                        help="real-time seconds of live input per model and block size (default 30; quick 2)")
+    parser.add_argument("--live-only", action="store_true",
+                        help="measure only the live rows; with --markdown, replace only their section")
     parser.add_argument("--json", type=Path, metavar="PATH", help="write every figure as JSON")
     parser.add_argument("--markdown", type=Path, metavar="PATH",
                         help="write the report as Markdown (BENCHMARKS.md)")
@@ -86,8 +97,12 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append("--quick")
     if args.cores_only:
         parts.append("--cores-only")
+    if args.live_only:
+        parts.append("--live-only")
+    for model in args.live_model or []:
+        parts.append(f"--live-model {model}")
     for flag in ("audio", "test_set", "seconds", "peer_seconds", "engine_seconds", "eval_tracks",
-                 "cores_seconds", "json", "markdown"):
+                 "cores_seconds", "live_seconds", "json", "markdown"):
         value = getattr(args, flag)
         if value is not None:
             parts.append(f"--{flag.replace('_', '-')} {value:g}" if isinstance(value, float)
@@ -96,6 +111,8 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--peers {','.join(args.peers) or 'none'}")
     if args.blocksizes != [128, 256, 512, 1024]:
         parts.append(f"--blocksizes {','.join(map(str, args.blocksizes))}")
+    if args.live_blocksizes != LIVE_BLOCKSIZES:
+        parts.append(f"--live-blocksizes {','.join(map(str, args.live_blocksizes))}")
     return " ".join(parts)
 
 
@@ -108,7 +125,12 @@ def build_options(args: argparse.Namespace):
         value = getattr(args, name)
         return chosen[name] if value is None else value
 
-    for name in ("seconds", "peer_seconds", "engine_seconds", "cores_seconds"):
+    if args.cores_only and args.live_only:
+        raise DemixError("--cores-only and --live-only: choose one")
+    for model in args.live_model or []:
+        if not model.is_file():
+            raise DemixError(f"--live-model {model}: no such file")
+    for name in ("seconds", "peer_seconds", "engine_seconds", "cores_seconds", "live_seconds"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise DemixError(f"--{name.replace('_', '-')} must be positive")
     test_set = args.test_set
@@ -121,13 +143,17 @@ def build_options(args: argparse.Namespace):
                         seconds=pick("seconds"), peer_seconds=pick("peer_seconds"), peers=pick("peers"),
                         engine_seconds=pick("engine_seconds"), blocksizes=args.blocksizes,
                         eval_tracks=pick("eval_tracks"), reps=chosen["reps"], quick=args.quick,
-                        cores_seconds=pick("cores_seconds"), cores_only=args.cores_only)
+                        cores_seconds=pick("cores_seconds"), cores_only=args.cores_only,
+                        live_models=args.live_model, live_blocksizes=args.live_blocksizes,
+                        live_seconds=pick("live_seconds"), live_only=args.live_only)
 
 
 def run(args: argparse.Namespace) -> int:
     from demixui.bench.cores import SECTION as CORES_SECTION
     from demixui.bench.cores import render_section, replace_section
     from demixui.bench.document import kept_sections, render_document, write_text_atomic
+    from demixui.bench.live import SECTION as LIVE_SECTION
+    from demixui.bench.live import render_section as render_live
     from demixui.bench.machine import machine_line
     from demixui.bench.suite import run_bench
     from demixui.bench.table import render_text
@@ -141,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     command = command_line(args)
     report["command"] = command
     print(f"\n{machine_line(report['machine'])}")
-    if not args.cores_only:
+    if not (args.cores_only or args.live_only):
         print(f"audio: {report['audio']['seconds']:.0f} s from {report['audio']['source']}; compute = CPU "
               "time, one thread; peers built from their published code with random weights")
     print()
@@ -156,11 +182,17 @@ def run(args: argparse.Namespace) -> int:
         previous = Path(args.markdown).read_text(encoding="utf-8") if Path(args.markdown).is_file() else ""
         cores = render_section([row for row in rows if row.table == "cores"], machine_line(report["machine"]),
                                command)
+        live = render_live([row for row in rows if row.table == "live"], machine_line(report["machine"]),
+                           command)
         if args.cores_only:  # the rest of the file stays as it was
             write_text_atomic(args.markdown, replace_section(previous, cores))
+        elif args.live_only:
+            write_text_atomic(args.markdown, replace_section(previous, live, LIVE_SECTION))
         else:
-            text = render_document(report, [row for row in rows if row.table != "cores"], command)
-            kept = kept_sections(previous, also=(CORES_SECTION,))  # sections other tools measured stay
-            write_text_atomic(args.markdown, text + "\n\n" + cores + ("\n\n" + kept + "\n" if kept else "\n"))
+            text = render_document(report, [row for row in rows if row.table not in ("cores", "live")],
+                                   command)
+            kept = kept_sections(previous, also=(CORES_SECTION, LIVE_SECTION))  # other tools' sections stay
+            write_text_atomic(args.markdown, text + "\n\n" + live + "\n\n" + cores
+                              + ("\n\n" + kept + "\n" if kept else "\n"))
     return 0
 

@@ -11,6 +11,8 @@ must be installed) and these clients play through it one after another, each in 
 - window: the main window shown (offscreen where there is no display) and playing, its 40 fps refresh on;
 - busy thread: headless playback while a thread of the same process runs a pure-Python CPU-bound loop.
   With a Python audio callback this costs hundreds of underruns; with the native one it should cost none.
+- live (not in the default set; `--scenarios live`): the server's capture ports separated live, as
+  `demixui play --live` does, with its latency (model / buffer / device) and per-hop inference times.
 
 With `--rounds R` every client runs R times for seconds / R, in turn, and the counts are summed: on a
 machine whose load drifts (the silent client's floor moves with it) this weighs on every client alike.
@@ -42,7 +44,7 @@ SR = 44100
 JACK_DEVICE = "system JACK"  # matched against 'name, host API' by resolve_device
 SCENARIOS = ("silent", "headless", "window", "busy")
 LABELS = {"silent": "silent client", "headless": "headless playback", "window": "window shown",
-          "busy": "headless + busy thread"}
+          "busy": "headless + busy thread", "live": "live input"}
 
 
 class JackDummy:
@@ -184,8 +186,25 @@ def client_window(blocksize: int, warmup: float, seconds: float, model: str | No
     return {**result, "callback": engine.audio_callback, "ui_fps": frames[0] / seconds, "error": error}
 
 
+def client_live(blocksize: int, warmup: float, seconds: float, model: str | None, **_) -> dict:
+    """Live input from the server's capture ports (the dummy driver's silence: the model's compute does not
+    depend on what it hears) through the engine to its playback ports."""
+    from demixui.engine import Engine
+
+    with Engine(model, backend="portaudio", output_device=JACK_DEVICE, input_device=JACK_DEVICE,
+                blocksize=blocksize) as engine:
+        engine.open_live()
+        result = _measure(_engine_counters(engine), warmup, seconds)
+        snap = engine.snapshot()
+    return {**result, "callback": engine.audio_callback, "error": snap.error,
+            "model": snap.model_name, "model_latency_ms": snap.model_latency_ms,
+            "buffer_latency_ms": snap.buffer_latency_ms, "device_latency_ms": snap.device_latency_ms,
+            "inference_p50_ms": snap.inference_p50_ms, "inference_p99_ms": snap.inference_p99_ms,
+            "hop_budget_ms": snap.hop_budget_ms, "drift_corrections": snap.drift_corrections}
+
+
 CLIENTS = {"silent": client_silent, "headless": client_headless, "window": client_window,
-           "busy": lambda **kw: client_headless(busy=True, **kw)}
+           "busy": lambda **kw: client_headless(busy=True, **kw), "live": client_live}
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------------
@@ -267,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callback", choices=("native", "python"), default="native",
                         help="the app's audio callback (python: the fallback, for comparison)")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
-    parser.add_argument("--client", choices=SCENARIOS, help=argparse.SUPPRESS)
+    parser.add_argument("--client", choices=tuple(CLIENTS), help=argparse.SUPPRESS)
     parser.add_argument("--audio", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     blocks = [int(b) for b in args.blocks.split(",")]

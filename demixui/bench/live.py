@@ -1,0 +1,126 @@
+"""Live input through the whole app on a JACK server (dummy driver, period = the block size), per model and
+block size: the latency split (model / buffer / device), the inference time per hop against the hop's budget,
+and app and device underruns. Each run is `python -m demixui.engine.xruns --client live` in its own process
+(PortAudio finds a JACK server only when it starts): the engine separates the server's capture ports (the
+dummy driver's silence: the compute does not depend on what the model hears) to its playback ports.
+
+The peer on latency is HS-TasNet, the best published real-time separator we know of: 23 ms of algorithmic
+latency alone (its paper's figure, 1024-sample window at 44.1 kHz), before any buffer or device.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from demixui.bench.table import Row
+from demixui.errors import DeviceError
+
+SECTION = "Live input on a JACK dummy server"
+HS_TASNET_MS = 23.2  # HS-TasNet's published algorithmic latency (1024 samples at 44.1 kHz)
+WARMUP_SECONDS = 2.0
+
+
+def bundled_models() -> list[Path]:
+    """The shipped default and live models (the live one may be missing: its rows say so)."""
+    from demixui.assets import DEFAULT_MODEL, LIVE_MODEL, asset_path
+
+    return [asset_path(DEFAULT_MODEL), asset_path(LIVE_MODEL)]
+
+
+def live_row(model: Path, blocksize: int, result: dict) -> Row:
+    """One row from a live client's JSON (xruns.client_live), or one that says why it has none."""
+    name = f"{model.name}, block {blocksize}"
+    if "device_underruns" not in result:
+        return Row("live", name, {}, reason=f"the live run failed: {result.get('error')}")
+    budget = result["hop_budget_ms"]
+    figures = {
+        "model_ms": result["model_latency_ms"],
+        "buffer_ms": result["buffer_latency_ms"],
+        "model_buffer_ms": result["model_latency_ms"] + result["buffer_latency_ms"],
+        "device_ms": result["device_latency_ms"],
+        "hop_budget_ms": budget,
+        "hop_p50_pct": 100 * result["inference_p50_ms"] / budget,
+        "hop_p99_pct": 100 * result["inference_p99_ms"] / budget,
+        "app_underruns": result["app_underruns"],
+        "device_underruns": result["device_underruns"],
+        "seconds": result["seconds"],
+        "load_1min": result["load"][0],
+    }
+    row = Row("live", name, figures, raw=result)
+    if result.get("error"):
+        row.notes.append(f"engine error: {result['error']}")
+    return row
+
+
+def peer_row() -> Row:
+    return Row("live", "HS-TasNet (published)", {"model_ms": HS_TASNET_MS},
+               reason="its paper's algorithmic latency alone (a 1024-sample window), not run live here")
+
+
+def run_live_client(env: dict, model: Path, blocksize: int, seconds: float) -> dict:
+    """One live run in its own process inside the server's environment; its JSON, or {"error": ...}."""
+    command = [sys.executable, "-m", "demixui.engine.xruns", "--client", "live", "--blocks", str(blocksize),
+               "--seconds", str(seconds), "--warmup", str(WARMUP_SECONDS), "--model", str(model)]
+    limit = seconds + WARMUP_SECONDS + 180
+    try:
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer in {limit:.0f} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]}
+    return {**json.loads(lines[-1]), "seconds": seconds, "load": os.getloadavg()}
+
+
+def measure_live(models: list[Path], blocksizes: list[int], seconds: float,
+                 log: Callable[[str], None] = print) -> list[Row]:
+    """A row per block size and model (rows that say why where a model is missing or JACK cannot start),
+    then the peer's."""
+    from demixui.engine.xruns import JackDummy
+
+    rows = []
+    for blocksize in blocksizes:
+        try:
+            server = JackDummy(blocksize)
+        except DeviceError as error:
+            rows += [Row("live", f"{m.name}, block {blocksize}", {}, reason=f"no JACK server: {error}")
+                     for m in models]
+            continue
+        try:
+            for model in models:
+                if not model.is_file():
+                    rows.append(Row("live", f"{model.name}, block {blocksize}", {},
+                                    reason=f"{model} is missing"))
+                    continue
+                log(f"live: {model.name} at block {blocksize}, {seconds:g} s on a JACK dummy server ...")
+                result = run_live_client(server.env, model, blocksize, seconds)
+                rows.append(live_row(model, blocksize, result))
+        finally:
+            server.stop()
+    return rows + [peer_row()]
+
+
+METHOD = """\
+How to read it: the app separates live input from a private JACK server with the dummy driver (44.1 kHz,
+period = the block size), as `demixui play --live` does, each model and block size in its own process after
+a 2-s warm-up. **Model** latency is the STFT's n_fft - hop; **buffer** the live input the engine holds ahead
+of the play position (the least whole blocks with which every block's stems exist: n + hop - gcd(n, hop)
+rounded up to blocks, `demixui/engine/live.py`); **device** what PortAudio reports for the output and the
+input stream. **Hop p50/p99** are the inference worker's times per model hop (STFT, onnxruntime with one
+thread, mix-phase ISTFT) as a share of the hop's real-time budget, wall clock, so the machine's load (the
+1-minute load average after each row) shows in them. **App underruns** are blocks the dry mix stood in for
+late stems; **device underruns** PortAudio's output-underflow flags. The model + buffer targets (issue 14):
+at most 20 ms at block 128 and 12 ms at block 64 with the live model, with 0 app underruns."""
+
+
+def render_section(rows: list[Row], machine_text: str, command: str) -> str:
+    """The `## Live input on a JACK dummy server` section of BENCHMARKS.md."""
+    from demixui.bench.table import render_markdown
+
+    return "\n".join([f"## {SECTION}", "", f"- Command: `{command}`", f"- Machine: {machine_text}", "",
+                      render_markdown(rows), "", METHOD])

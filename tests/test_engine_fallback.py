@@ -216,3 +216,32 @@ def test_a_model_with_nan_output_is_never_played_the_dry_mix_stands_in_and_it_is
     assert snap.app_underruns > 0
     played = out[offset + LATENCY:offset + LATENCY + len(mix)]
     np.testing.assert_allclose(played[300:], mix[300:], atol=1e-6)  # (after the 5 ms fade-in)
+
+
+def test_live_input_resumes_separating_after_the_worker_fell_behind(tiny_live_model_path):
+    """A stall makes the worker resynchronise ahead of the live input it has not got yet: it waits for that
+    input (it once fed a negative number of samples and failed for good) and the stems come back."""
+    from demixui.model.runtime import load_model
+
+    model = SlowModel(load_model(tiny_live_model_path))
+    t = np.arange(4 * SR) / SR
+    mix = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    with Engine(model=model, backend="null", blocksize=128) as engine:
+        engine.open_live(mix)
+        deadline = time.monotonic() + 30
+        while engine.snapshot().wet < 1.0 or not engine._session.started:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        model.stall = 0.1  # the worker falls more than 4 hops behind the callback
+        while engine.worker.resyncs == 0:
+            assert time.monotonic() < deadline, engine.snapshot()
+            time.sleep(0.01)
+        model.stall = 0.0
+        underruns = engine.snapshot().app_underruns
+        while engine.snapshot().wet < 1.0 or engine.snapshot().app_underruns == underruns:
+            assert time.monotonic() < deadline, engine.snapshot()
+            time.sleep(0.01)
+        time.sleep(0.3)
+        snap = engine.snapshot()
+    assert snap.error is None, snap.error
+    assert snap.wet == 1.0  # separating again

@@ -140,8 +140,8 @@ class InferenceWorker:
         """Samples to feed now: whole hops, as many as the source has and the lead needs (at most 8 hops)."""
         if session.source_end is not None:
             available = MAX_HOPS_PER_CALL * hop  # at the end we feed zeros to flush the model's tail
-        else:
-            available = session.source.written - fed
+        else:  # none yet where a resync starts past the live input's end (it waits for the input)
+            available = max(0, session.source.written - fed)
         want = max(hop, target - max(end, out_pos))
         n = min(available, want, MAX_HOPS_PER_CALL * hop)
         # Whole hops only (after the end, the zero tail completes the last hop).

@@ -115,3 +115,28 @@ def test_rapped_words_keep_their_own_intonation():
     assert sung.sum() > 40
     assert abs(np.median(midi[sung]) - 50) < 4, "spoken in the register the note asks for"
     assert np.std(midi[sung]) > 0.5, "speech intonation moves; a held note would not"
+
+
+def level_spread_db(audio: np.ndarray, block: int = 2048) -> float:
+    """p90 - p10 of the block levels, as `data stats` measures it."""
+    nb = len(audio) // block
+    levels = 10 * np.log10((audio[: nb * block] ** 2).reshape(nb, -1).mean(axis=1) + 1e-12)
+    return float(np.percentile(levels, 90) - np.percentile(levels, 10))
+
+
+def test_bass_chain_levels_notes_and_darkens_them():
+    # decaying 55 Hz notes with their overtones, 20 dB apart in level: what a GM bass part gives
+    t = np.arange(production.SAMPLE_RATE // 2) / production.SAMPLE_RATE
+    note = sum(np.sin(2 * np.pi * 55 * k * t) / k for k in range(1, 150)) * np.exp(-t * 6)
+    notes = np.concatenate([note * (0.5 if i % 2 else 0.05) for i in range(8)]).astype(np.float32)
+    audio = np.stack([notes, notes], axis=1)
+    spreads, highs = [], []
+    for seed in range(6):
+        out = production.apply(audio, production.bass_chain("pop", np.random.default_rng(seed)))
+        spreads.append(level_spread_db(out[:, 0]))
+        power = np.abs(np.fft.rfft(out[:, 0])) ** 2
+        highs.append(power[np.fft.rfftfreq(len(out), 1 / production.SAMPLE_RATE) > 2000].sum() / power.sum())
+    before = np.abs(np.fft.rfft(notes)) ** 2
+    high_before = before[np.fft.rfftfreq(len(notes), 1 / production.SAMPLE_RATE) > 2000].sum() / before.sum()
+    assert np.median(spreads) < level_spread_db(notes) - 8, (spreads, level_spread_db(notes))
+    assert np.median(highs) < high_before / 10, (highs, high_before)

@@ -139,3 +139,15 @@ def test_singing_is_silent_between_phrases_and_varies_in_pitch(songs):
     assert rms(0.6, 2.3) > 30 * rms(3.0, 3.6) + 1e-6  # a rest is a rest (breath noise is quiet)
     assert rms(4.0, 4.7) > 0
     assert rms(5.2, 6.0) < rms(4.0, 4.7) / 30
+
+
+def test_bass_plays_in_almost_every_section_and_often_holds_its_notes(songs):
+    sections = [s for song, _, _ in songs for s in song.sections if s.kind != "breakdown"]
+    assert np.mean(["bass" in s.stems for s in sections]) > 0.88
+    tied = 0
+    for _, parts, _ in songs:
+        bass = next(part for part in parts if part.stem == "bass")
+        pairs = zip(bass.notes, bass.notes[1:], strict=False)
+        held = [b.start - a.start - a.duration < 0.05 for a, b in pairs]
+        tied += bool(held) and np.mean(held) > 0.9
+    assert 0.4 < tied / len(songs) < 0.9, tied

@@ -41,7 +41,7 @@ GENRES: dict[str, Genre] = {
             (86, 128),
             0.5,
             ("standard", "room", "electronic"),
-            ("root8", "rootfifth", "syncopated"),
+            ("root8", "rootfifth", "syncopated", "sustained"),
             (33, 34, 38, 39),
             ("piano", "epiano", "guitar_clean", "synth_pad", "strings", "mallets", "synth_lead"),
         ),
@@ -113,14 +113,15 @@ GENRES: dict[str, Genre] = {
 
 SECTION_KINDS = ("intro", "verse", "chorus", "bridge", "breakdown", "outro")
 FORM = ("intro", "verse", "chorus", "verse", "chorus", "bridge", "breakdown", "chorus", "chorus", "outro")
-# Probability that each stem plays in a section of each kind (stems enter and leave as in real songs).
+# Probability that each stem plays in a section of each kind (stems enter and leave as in real songs). Real
+# bass plays almost throughout (active in 100 % of frames, median of the MUSDB18 previews).
 STEM_ODDS = {
-    "intro": {"drums": 0.55, "bass": 0.5, "vocals": 0.1},
-    "verse": {"drums": 0.9, "bass": 0.95, "vocals": 0.95},
+    "intro": {"drums": 0.55, "bass": 0.75, "vocals": 0.1},
+    "verse": {"drums": 0.9, "bass": 0.98, "vocals": 0.95},
     "chorus": {"drums": 1.0, "bass": 1.0, "vocals": 1.0},
-    "bridge": {"drums": 0.7, "bass": 0.85, "vocals": 0.7},
-    "breakdown": {"drums": 0.35, "bass": 0.4, "vocals": 0.5},
-    "outro": {"drums": 0.6, "bass": 0.6, "vocals": 0.3},
+    "bridge": {"drums": 0.7, "bass": 0.95, "vocals": 0.7},
+    "breakdown": {"drums": 0.35, "bass": 0.6, "vocals": 0.5},
+    "outro": {"drums": 0.6, "bass": 0.8, "vocals": 0.3},
 }
 ENERGY = {"intro": 0.4, "verse": 0.6, "chorus": 0.9, "bridge": 0.65, "breakdown": 0.35, "outro": 0.5}
 

@@ -80,7 +80,8 @@ def bass_part(song: Song, rng: np.random.Generator) -> Part:
     part.info = {"style": style, "bass": PROGRAM_NAMES.get(program, str(program))}
     pattern = SYNCOPATED[int(rng.integers(len(SYNCOPATED)))]
     previous = None
-    legato = float(rng.uniform(0.8, 1.0))
+    legato = float(rng.uniform(0.9, 1.0))
+    tied = rng.random() < 0.6  # notes held until the next one: real bass sustains
     for section in song.sections:
         if "bass" not in section.stems:
             continue
@@ -106,4 +107,10 @@ def bass_part(song: Song, rng: np.random.Generator) -> Part:
                 duration = length * legato * song.seconds_per_beat
                 part.notes.append(Note(start, duration, int(pitch), int(clip(velocity, 30, 127))))
                 previous = root
+    if tied:
+        beat = song.seconds_per_beat
+        for note, following in zip(part.notes, part.notes[1:], strict=False):
+            gap = following.start - note.start
+            if note.duration < gap < note.duration + 2 * beat:
+                note.duration = gap * legato
     return part

@@ -22,8 +22,9 @@ from demixui.data.vocals import sing
 
 STEMS = ("vocals", "drums", "bass", "other")
 # Bumped whenever the same seed stops giving the same audio (1: first corpus; 2: + rap, languages, drum
-# stereo, vocal air and doubles, sidechain; the train2 corpus; 3: multisampled drum kits, drum bus).
-GENERATOR_VERSION = 3
+# stereo, vocal air and doubles, sidechain; the train2 corpus; 3: multisampled drum kits, drum bus; 4: bass
+# sustained, compressed, dark, plays in more sections).
+GENERATOR_VERSION = 4
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 
 

@@ -72,13 +72,9 @@ def effects_for(
         reverb.wet_level = float(rng.uniform(0.0, 0.12))
         chain.append(reverb)
     elif family == "bass":
-        chain = [
-            pb.HighpassFilter(float(rng.uniform(25, 40))),
-            pb.Compressor(_db(rng, -24, -12), float(rng.uniform(3, 8)), 10, 150),
-        ]
-        if genre in ("rock", "metal", "funk") and rng.random() < 0.4:
-            chain.append(pb.Distortion(_db(rng, 3, 12)))
-            chain.append(pb.LowpassFilter(float(rng.uniform(2500, 6000))))
+        chain = bass_chain(genre, rng)
+        reverb.wet_level = float(rng.uniform(0.01, 0.06)) if rng.random() < 0.6 else 0.0
+        chain.append(reverb)
     else:
         chain = [pb.HighpassFilter(float(rng.uniform(60, 200)))]
         if family == "guitar_dist":
@@ -112,6 +108,21 @@ def effects_for(
         chain.append(reverb)
     send = reverb.wet_level if reverb in chain else 0.0
     return [plugin for plugin in chain if not isinstance(plugin, _Send)], send
+
+
+def bass_chain(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:
+    """Real bass stems are dark (2-8 kHz: 0.004 % of the energy) and level (frame level spread 6 dB, median of
+    the MUSDB18 previews): a low-pass on most, and two compressors, the second fast and hard."""
+    chain: list[pb.Plugin] = [pb.HighpassFilter(float(rng.uniform(25, 40)))]
+    if genre in ("rock", "metal", "funk") and rng.random() < 0.4:
+        chain.append(pb.Distortion(_db(rng, 3, 12)))
+    chain.append(pb.Compressor(_db(rng, -30, -18), float(rng.uniform(3, 8)), float(rng.uniform(5, 20)), 150))
+    fast = pb.Compressor(_db(rng, -14, -6), float(rng.uniform(8, 20)), 1.0, float(rng.uniform(40, 120)))
+    chain.append(fast)
+    if rng.random() < 0.85:  # after the compressors, whose fast attack adds harmonics
+        chain.append(pb.LowpassFilter(float(np.exp(rng.uniform(np.log(250), np.log(2500))))))
+    chain.append(pb.LowShelfFilter(float(rng.uniform(80, 150)), _db(rng, 0, 6)))
+    return chain
 
 
 def drum_bus(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:

@@ -7,6 +7,8 @@ Examples:
   demixui play --live --device "USB" --blocksize 128                  the live model: 8.7 ms + buffer
   demixui play song.wav --device "system JACK" --stem-outputs --cue vocals --mute vocals
         remix on outputs 1-2, the stems (post-fader) on 3-10, the muted vocals pre-listened on 11-12
+  demixui play song.wav --midi-map decks.json --midi-port "nanoKONTROL2"
+        a MIDI controller drives it, with the mapping learned in the window (MIDI > Save mapping as)
 Ctrl+C (or SIGTERM, SIGHUP) stops playback cleanly (the recording and the statistics are still written).
 An error that ends the session (a file that breaks partway) or that the session survives on the dry mix (a
 failing model) is printed as it happens, and the exit status is then 1. The recording and the statistics
@@ -61,6 +63,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--live", action="store_true", help="separate the input device instead of a file")
     add("--model", default=None, metavar="PATH",
         help="model file (default: the bundled default model for a file, the bundled live model for --live)")
+    add("--midi-map", default=None, metavar="FILE",
+        help="drive faders, mutes, solos, cues, karaoke and the transport from a MIDI controller with a "
+             "mapping learned in the window and saved there (MIDI > Save mapping as)")
+    add("--midi-port", default=None, metavar="NAME",
+        help="the MIDI input port for --midi-map (default: every input port)")
     add("--quiet", "-q", action="store_true", help="no live status line")
 
 
@@ -84,13 +91,15 @@ def parse_device(device: str | None):
     return int(device) if device.strip().isdigit() else device
 
 
-def status_line(snap) -> str:
+def status_line(snap, midi: str | None = None) -> str:
+    """The live status; `midi`: what a MIDI control did last."""
     duration = "live" if math.isinf(snap.duration_s) else _clock(snap.duration_s)
     return (f"{_clock(snap.position_s)} / {duration}  latency {snap.total_latency_ms:.0f} ms "
             f"(model {snap.model_latency_ms:.0f} + buffer {snap.buffer_latency_ms:.0f} + device "
             f"{snap.device_latency_ms:.0f})  inference p99 {snap.inference_p99_ms:.1f}/"
             f"{snap.hop_budget_ms:.1f} ms"
-            f"  underruns app {snap.app_underruns} device {snap.device_underruns}  [{snap.state}]")
+            f"  underruns app {snap.app_underruns} device {snap.device_underruns}  [{snap.state}]"
+            + (f"  MIDI: {midi}" if midi else ""))
 
 
 def _clock(seconds: float) -> str:
@@ -154,6 +163,13 @@ def run(args: argparse.Namespace) -> int:
 
         duration_s = probe_file(args.input).duration_s  # a bad file fails before any device is opened
     check_outputs(args, duration_s)
+    midi_map = None
+    if args.midi_map is not None:
+        from demixui.engine.midi_control import load_midi_map
+
+        midi_map = load_midi_map(args.midi_map, STEMS)  # a bad file fails before any device is opened
+    elif args.midi_port is not None:
+        raise DemixError("--midi-port needs --midi-map FILE")
     outputs = OutputLayout(stem_outputs=args.stem_outputs, cue_bus=bool(args.cue))
     with Engine(args.model, backend=args.backend, output_device=parse_device(args.device),
                 blocksize=args.blocksize, input_device=parse_device(args.input_device),
@@ -179,10 +195,15 @@ def run(args: argparse.Namespace) -> int:
                 engine.seek(args.start)
         if args.record:
             engine.start_recording(args.record)
-        started = time.monotonic()
-        raise_thread_priority()  # this thread polls the engine (holding the GIL briefly): keep it prompt
-        engine.play()
-        code = _play_until_done(engine, args)
+        midi = _open_midi(engine, midi_map, args.midi_port) if midi_map is not None else None
+        try:
+            started = time.monotonic()
+            raise_thread_priority()  # this thread polls the engine (holding the GIL briefly): keep it prompt
+            engine.play()
+            code = _play_until_done(engine, args, midi[0] if midi else None)
+        finally:
+            if midi is not None:
+                midi[1].close()
         engine.pause()
         recorded = engine.stop_recording()
         snap = engine.snapshot()
@@ -200,7 +221,26 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-def _play_until_done(engine, args) -> int:
+def _open_midi(engine, midi_map, port: str | None):
+    """(controller, input) with the mapping applied to the engine from the MIDI ports' threads. A named port
+    that is missing is an error; with no port named and none there, a note, and playback goes on."""
+    from demixui.engine.midi_control import EngineMidi
+    from demixui.engine.midi_input import MidiInput
+
+    controller = EngineMidi(engine, midi_map)
+    midi_input = MidiInput(controller.handle)
+    status = midi_input.open(port)
+    if not midi_input.port_names:
+        midi_input.close()
+        if port is not None:
+            raise DemixError(status)
+        print(f"demixui: note: {status}; playing without MIDI", file=sys.stderr, flush=True)
+    else:
+        print(f"demixui: {status} ({len(midi_map.bindings)} controls mapped)", file=sys.stderr, flush=True)
+    return controller, midi_input
+
+
+def _play_until_done(engine, args, midi=None) -> int:
     """Poll the engine (10 Hz) until the end, --seconds, an engine error or Ctrl+C; returns the exit code.
     Every error the engine reports is printed on its own line as it comes (a broken source, a model that
     failed and left the dry mix playing); a fatal one (the device gone) also ends playback."""
@@ -220,7 +260,8 @@ def _play_until_done(engine, args) -> int:
                 return 1 if errors_seen else 0
             now = time.monotonic()
             if not args.quiet and (tty or now - last_print >= 1.0):
-                print(("\r" if tty else "") + status_line(snap) + ("\x1b[K" if tty else ""),
+                line = status_line(snap, midi.last if midi is not None else None)
+                print(("\r" if tty else "") + line + ("\x1b[K" if tty else ""),
                       end="" if tty else "\n", file=sys.stderr, flush=True)
                 last_print = now
             time.sleep(0.01 if args.backend == "null-fast" else 0.1)

@@ -9,9 +9,11 @@ and the engine follows through the usual signals. The mapping is kept in the set
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Signal
 from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QFileDialog
 
 from demixui.engine.midi import (
     CONTINUOUS,
@@ -24,10 +26,14 @@ from demixui.engine.midi import (
     target_kinds,
     target_label,
 )
+from demixui.engine.midi_control import load_midi_map
 from demixui.engine.midi_input import MidiInput
+from demixui.errors import DemixError
+from demixui.outputs import write_text_atomic
 from demixui.ui.keys import SEEK_STEP_S
 
 log = logging.getLogger(__name__)
+MAP_FILTER = "MIDI mappings (*.json);;All files (*)"
 _LEARN_CLICKS = (QEvent.Type.MouseButtonPress, QEvent.Type.MouseButtonDblClick,
                  QEvent.Type.MouseButtonRelease, QEvent.Type.Wheel)
 
@@ -82,6 +88,42 @@ class MidiController(QObject):
 
     def close(self) -> None:
         self.input.close()
+
+    def save_as(self) -> QFileDialog:
+        """MIDI ▸ Save mapping as: the mapping as a file, for `demixui play --midi-map FILE`."""
+        dialog = QFileDialog(self.window, "Save the MIDI mapping as", "demixui-midi.json", MAP_FILTER)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("json")
+        dialog.fileSelected.connect(self.save_to)
+        dialog.open()  # non-blocking
+        return dialog
+
+    def save_to(self, path: str) -> None:
+        try:
+            write_text_atomic(Path(path), self.map.to_json() + "\n")
+        except DemixError as error:  # one line naming the file and the cause
+            self.window.show_error(f"could not save the MIDI mapping: {error}")
+            return
+        self.window.show_note(f"MIDI mapping saved to {path}: demixui play --midi-map {path}")
+
+    def open_map(self) -> QFileDialog:
+        """MIDI ▸ Load mapping: replace the mapping with one saved before."""
+        dialog = QFileDialog(self.window, "Load a MIDI mapping", "", MAP_FILTER)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.fileSelected.connect(self.load_from)
+        dialog.open()
+        return dialog
+
+    def load_from(self, path: str) -> None:
+        try:
+            midi_map = load_midi_map(path, self.window.stems)
+        except DemixError as error:
+            self.window.show_error(str(error))
+            return
+        self.set_learning(False)
+        self.map = midi_map
+        self.save()
+        self.window.show_note(f"MIDI mapping loaded from {path}: {len(midi_map.bindings)} controls mapped")
 
     # ---- learning -----------------------------------------------------------------------------------------
     def set_learning(self, on: bool) -> None:
@@ -188,7 +230,8 @@ class MidiController(QObject):
 
 
 def build_midi_menu(window, controller: MidiController) -> None:
-    """MIDI ▸ Learn (Ctrl+M), Learn target ▸ every action, Clear mapping, and the input status."""
+    """MIDI ▸ Learn (Ctrl+M), Learn target ▸ every action, Clear, Save as and Load mapping, the input
+    status."""
     menu = window.menuBar().addMenu("&MIDI")
     learn = QAction("MIDI &learn", window)
     learn.setCheckable(True)
@@ -201,6 +244,8 @@ def build_midi_menu(window, controller: MidiController) -> None:
     for target in [t for t in controller.kinds if t not in TRANSPORT_TARGETS] + list(TRANSPORT_TARGETS):
         targets.addAction(target_label(target), lambda t=target: controller.arm(t))
     menu.addAction("&Clear mapping", controller.clear)
+    menu.addAction("&Save mapping as…", controller.save_as)
+    menu.addAction("L&oad mapping…", controller.open_map)
     menu.addSeparator()
     status = menu.addAction(controller.status)
     status.setEnabled(False)

@@ -58,3 +58,41 @@ def test_a_signal_wakes_a_waiting_worker_and_is_consumed():
     finally:
         wakeup.close()
     wakeup.signal()  # after closing: a no-op, never an error (a callback racing the engine's close)
+
+
+@pytest.mark.parametrize("kind", ["native", "python"])
+def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_one_block_and_the_underruns_stop(kind, monkeypatch):
+    """The callback driven by hand (as in test_engine_native.py): stems always one block later than the least
+    buffer allows, so every block at the least buffer is an underrun; one block more and none is."""
+    import numpy as np
+
+    from demixui.engine.playback import CALLBACK_ENV
+    from demixui.engine.session import Session, SourceInfo
+    from test_engine_native import HOP, L, Control
+
+    monkeypatch.setenv(CALLBACK_ENV, kind)
+    n = HOP  # block = hop: the least buffer is one block
+    control = Control(n)
+    playback = control.playback
+    live = Session(SourceInfo("live", live=True), L)
+    control.publish(live)
+    control.play(True)
+    rng = np.random.default_rng(3)
+    audio = rng.uniform(-0.5, 0.5, (200 * n, 2)).astype(np.float32)
+    stems = rng.uniform(-0.5, 0.5, (200 * n, 8)).astype(np.float32)
+    status = type("Status", (), {"output_underflow": False})()
+    out = np.zeros((n, 2), np.float32)
+    counts = []
+    for k in range(120):
+        live.source.write(audio[k * n:(k + 1) * n])
+        ready = max(0, live.source.written - n)  # the slow worker: its stems end a block before the input
+        start, end = live.stem_span
+        if ready > end:
+            live.stems.write_at(end, stems[end:ready])
+            live.stem_span = (0, ready)
+        playback.callback(out, n, None, status)
+        counts.append(playback.app_underruns)
+    assert playback.live_buffer == live_buffer(n, HOP) == n
+    assert playback.live_target == 2 * n  # grown by one block, not more
+    assert playback.source_lead == 2 * n  # the lead at the last block's start
+    assert counts[-1] > 0 and counts[-1] == counts[60]  # underruns at first, none once grown

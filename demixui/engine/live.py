@@ -17,7 +17,11 @@ Examples (hop 128, the live model): n 64 -> 128, n 128 -> 128, n 256 -> 256; hop
 n 64 -> 512, n 256 -> 512, n 1024 -> 1024. The worker's compute time is not in B: the input block that
 completes a hop arrives one device period before the output block that first needs it (PortAudio hands a
 period's input to the app after capturing it, and the null backend does the same), and that period is the
-worker's budget for the hop; `COMPUTE_BLOCKS` adds whole blocks where that is too little.
+worker's budget for the hop. Where that is too little (a slow or busy machine), the stems of some block come
+late: the dry mix stands in (an app underrun), and the callback then grows the buffer by one block (faded
+out, held for a block, faded in), up to `live_buffer_max`, so that a machine that cannot keep up at the least
+buffer pays one block more of latency rather than an underrun every few blocks. It never shrinks on its own:
+a new live session starts at the least buffer again.
 
 The worker waits for input on a pipe the input callback writes a byte to (`Wakeup`), as Ardour's process
 thread wakes its butler: a non-blocking write of one byte from the real-time thread, no lock, no GIL. So the
@@ -33,6 +37,7 @@ import select
 import threading
 
 COMPUTE_BLOCKS = 0  # extra whole blocks of live buffer for the worker's compute time (see the docstring)
+GROWTH_BLOCKS = 4  # after underruns the live buffer grows a block at a time, by at most this (or a hop)
 DRIFT_WINDOW_SECONDS = 0.25  # the smallest live lead over this long decides a drift jump (see playback.py)
 
 
@@ -46,6 +51,12 @@ def live_buffer(blocksize: int, hop: int, compute_blocks: int = COMPUTE_BLOCKS) 
     """The live buffer B in samples: `stem_floor` rounded up to whole blocks, plus `compute_blocks` blocks."""
     floor = stem_floor(blocksize, hop)
     return (-(-floor // blocksize) + compute_blocks) * blocksize
+
+
+def live_buffer_max(blocksize: int, hop: int) -> int:
+    """The most the live buffer grows to after underruns: `GROWTH_BLOCKS` blocks (at least a hop) more."""
+    growth = max(GROWTH_BLOCKS * blocksize, -(-hop // blocksize) * blocksize)
+    return live_buffer(blocksize, hop) + growth
 
 
 class Wakeup:

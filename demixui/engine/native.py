@@ -56,6 +56,8 @@ from demixui.engine.shared import (
     C_LEAD_SEEN,
     C_LIVE_BUFFER,
     C_LIVE_FLOOR,
+    C_LIVE_MAX,
+    C_LIVE_SHORT,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -227,6 +229,10 @@ if _IMPORT_ERROR is None:
         """Keep the live buffer at its target on two device clocks (Playback._live_hold); True: hold."""
         written = s[S_SOURCE_WRITTEN]
         lead = written - s[S_PLAY_POSITION]
+        if ctl[C_DRIFT] == 0 and ctl[C_LIVE_SHORT] != 0 and ctl[C_LIVE_TARGET] + n <= ctl[C_LIVE_MAX]:
+            ctl[C_LIVE_TARGET] += n
+            ctl[C_DRIFT] = 2
+        ctl[C_LIVE_SHORT] = 0
         target = ctl[C_LIVE_TARGET]
         if ctl[C_DRIFT] == 0:
             if lead < ctl[C_LIVE_FLOOR]:
@@ -372,6 +378,8 @@ if _IMPORT_ERROR is None:
             nwet, target = max(0, min(avail, m)), 0.0
         if m > 0 and s[S_STARTED] != 0 and (target == 0.0 or missing > 0):
             ctl[C_APP_UNDERRUNS] += 1
+            if s[S_LIVE] != 0 and target == 0.0:
+                ctl[C_LIVE_SHORT] = 1
         wet = fl[F_WET]
         wet_used = target == 1.0 or wet > 0.0
         first_zero = 0
@@ -487,6 +495,7 @@ if _IMPORT_ERROR is None:
             fl[F_WET] = 0.0
             ctl[C_PREFILL_WAITED] = 0
             ctl[C_DRIFT] = 0
+            ctl[C_LIVE_SHORT] = 0
             release()  # done with the old session: the engine may free it once this is stored
             ctl[C_CB_SESSION] = current
         playing = ctl[C_PLAYING] != 0

@@ -37,7 +37,7 @@ import os
 import numpy as np
 
 from demixui.engine import shared
-from demixui.engine.live import DRIFT_WINDOW_SECONDS, Wakeup, live_buffer, stem_floor
+from demixui.engine.live import DRIFT_WINDOW_SECONDS, Wakeup, live_buffer, live_buffer_max, stem_floor
 from demixui.engine.routing import OutputLayout
 from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.engine.shared import (
@@ -64,6 +64,8 @@ from demixui.engine.shared import (
     C_LEAD_SEEN,
     C_LIVE_BUFFER,
     C_LIVE_FLOOR,
+    C_LIVE_MAX,
+    C_LIVE_SHORT,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
     C_MONITOR,
@@ -313,6 +315,7 @@ class Playback:
         shared.store(self._ctl, C_HOP, hop)
         shared.store(self._ctl, C_LIVE_FLOOR, stem_floor(blocksize, hop))
         shared.store(self._ctl, C_LIVE_BUFFER, live_buffer(blocksize, hop))
+        shared.store(self._ctl, C_LIVE_MAX, live_buffer_max(blocksize, hop))
 
     def close_wakeup(self) -> None:
         """Control thread, after the streams stopped: no callback signals the worker any more."""
@@ -368,6 +371,7 @@ class Playback:
             self.wet = 0.0
             self._prefill_waited = 0
             self._drift = 0
+            self._ctl[C_LIVE_SHORT] = 0
             shared.store(self._ctl, C_CB_SESSION, 0 if session is None else session.address)
         playing = bool(self._ctl[C_PLAYING])
         if session is None or session.ended or not self._prefilled(session, n):
@@ -416,8 +420,15 @@ class Playback:
         fast: fade out, jump ahead by that excess and fade in (a momentary burst of input is not an excess,
         so steady state never gains latency); if the lead falls below the floor with which every block's
         stems exist, the input runs slow: fade out and hold (silence, not advancing) until refilled to the
-        target. Returns whether to hold this block. Each correction counts in `drift_corrections`."""
+        target. After a block whose stems came late the target grows by a block (up to `C_LIVE_MAX`) and
+        is refilled the same way (live.py). Returns whether to hold this block. Each correction counts in
+        `drift_corrections`."""
+        ctl = self._ctl
         lead = session.source.written - session.play_position
+        if self._drift == 0 and ctl[C_LIVE_SHORT] and self.live_target + n <= ctl[C_LIVE_MAX]:
+            self.live_target += n
+            self._drift = 2
+        ctl[C_LIVE_SHORT] = 0
         if self._drift == 0:
             if lead < self.live_floor:
                 self._drift = 2
@@ -501,6 +512,8 @@ class Playback:
         if m > 0 and session.started and (target == 0.0 or missing):
             # Stems short (playing the dry mix instead), or even the dry mix late (the reader fell behind).
             self.app_underruns += 1
+            if session.info.live and target == 0.0:
+                self._ctl[C_LIVE_SHORT] = 1  # grow the live buffer (_live_hold)
         wet_used = target == 1.0 or self.wet > 0.0
         nb, stem_outs, cue_out = self.nb_stems, self.layout.stem_channel, self.layout.cue_channel
         faders, cue = gains[:, :nb], gains[:, nb:]

@@ -61,14 +61,14 @@ def test_a_signal_wakes_a_waiting_worker_and_is_consumed():
 
 
 @pytest.mark.parametrize("kind", ["native", "python"])
-def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_one_block_and_the_underruns_stop(kind, monkeypatch):
+def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_a_block_and_the_underruns_stop(kind, monkeypatch):
     """The callback driven by hand (as in test_engine_native.py): stems always one block later than the least
     buffer allows, so every block at the least buffer is an underrun; one block more and none is."""
     import numpy as np
+    from test_engine_native import HOP, Control, L
 
     from demixui.engine.playback import CALLBACK_ENV
     from demixui.engine.session import Session, SourceInfo
-    from test_engine_native import HOP, L, Control
 
     monkeypatch.setenv(CALLBACK_ENV, kind)
     n = HOP  # block = hop: the least buffer is one block

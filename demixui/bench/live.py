@@ -52,6 +52,10 @@ def live_row(model: Path, blocksize: int, result: dict) -> Row:
         "load_1min": result["load"][0],
     }
     row = Row("live", name, figures, raw=result)
+    least = result.get("least_buffer_ms")
+    if least is not None and result["buffer_latency_ms"] > least + 1e-6:
+        row.notes.append(f"the buffer grew from its least, {least:.1f} ms, after app underruns (the worker "
+                         "missed a period: a busy machine)")
     if result.get("error"):
         row.notes.append(f"engine error: {result['error']}")
     return row

@@ -200,7 +200,8 @@ def client_live(blocksize: int, warmup: float, seconds: float, model: str | None
             "model": snap.model_name, "model_latency_ms": snap.model_latency_ms,
             "buffer_latency_ms": snap.buffer_latency_ms, "device_latency_ms": snap.device_latency_ms,
             "inference_p50_ms": snap.inference_p50_ms, "inference_p99_ms": snap.inference_p99_ms,
-            "hop_budget_ms": snap.hop_budget_ms, "drift_corrections": snap.drift_corrections}
+            "hop_budget_ms": snap.hop_budget_ms, "drift_corrections": snap.drift_corrections,
+            "least_buffer_ms": 1000 * engine.playback.live_buffer / engine.sample_rate}
 
 
 CLIENTS = {"silent": client_silent, "headless": client_headless, "window": client_window,

@@ -208,7 +208,7 @@ def test_cores_only_measures_separate_per_core_count_and_replaces_only_its_secti
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     check_rows(rows)
     counts = core_counts(len(allowed_cores()))
-    nb_files = max(2, len(allowed_cores()))
+    nb_files = 2 * max(2, len(allowed_cores()))
     assert [row["name"] for row in rows] == ([f"one file of 1 s, --jobs {n}" for n in counts]
                                              + [f"{nb_files} files of 1 s, --jobs {n}" for n in counts])
     for row in rows:
@@ -221,6 +221,7 @@ def test_cores_only_measures_separate_per_core_count_and_replaces_only_its_secti
     assert text.count(f"## {SECTION}") == 1
     assert "old tables" in text and "## Clicks under load\n\nkept" in text
     assert "--cores-only" in text and "| one file of 1 s, --jobs 1 | 1 |" in text
+    assert "CPU per stage over 1 s, one thread: STFT" in text and "bounds one file's pipeline at" in text
     assert "Offline separation per number of cores" in capsys.readouterr().out
 
 

@@ -1,5 +1,6 @@
 """Offline speed per number of cores: `demixui separate --jobs N` as a user runs it, on one long file (its
-stages on threads) and on a batch of files (worker processes), the process pinned to N cores.
+stages on threads) and on a batch of files (worker processes, two files per core), the process pinned to N
+cores.
 
 Unlike the rest of the bench these are wall-clock figures (the point is how many cores the work keeps busy),
 so other processes on the machine slow them down: each row carries the 1-minute load average taken just before
@@ -82,13 +83,39 @@ def _separate(files: list[Path], out: Path, jobs: int, model_path: Path | None) 
     return seconds
 
 
+def stage_cpu(model_path: Path | None, mix: np.ndarray) -> dict[str, float]:
+    """CPU seconds of each stage of the stream (`StreamingSeparator.stages`) over `mix` `(nb_samples, 2)`,
+    run in turn on one thread. Unlike wall clock, hardly touched by other processes: the slowest stage's
+    share is what bounds one file's pipeline, whatever the number of cores."""
+    from demixui.model.pipeline import run_aligned
+    from demixui.model.runtime import load_model
+
+    stream = load_model(model_path).new_stream()
+    cpu: dict[str, float] = {}
+
+    def timed(name: str, stage):
+        def run(*args):
+            start = time.thread_time()
+            result = stage(*args)
+            cpu[name] = cpu.get(name, 0.0) + time.thread_time() - start
+            return result
+        return run
+
+    stages = [timed(name, stage) for name, stage in zip(("STFT", "model", "synthesis"), stream.stages(),
+                                                           strict=True)]
+    out = np.zeros((mix.shape[0], len(stream.stems), 2), np.float32)
+    run_aligned(stages, [mix], out, stream.latency_samples, stream.hop, stream.max_frames * stream.hop,
+                threaded=False)
+    return cpu
+
+
 def measure_cores(model_path: Path | None, mix: np.ndarray, rate: int, seconds: float,
                   log: Callable[[str], None] = print) -> list[Row]:
-    """Rows of the cores table: one file of `seconds` (the bench audio looped) and a batch of as many such
-    files as there are cores (at least 2), each separated with --jobs 1, 2, 4, ... pinned to that many
-    cores."""
+    """Rows of the cores table: one file of `seconds` (the bench audio looped) and a batch of two such files
+    per core (at least 4: a worker's start-up, about half a second, is then a small part of its work, as
+    in a real batch), each separated with --jobs 1, 2, 4, ... pinned to that many cores."""
     cpus = allowed_cores()
-    nb_files = max(2, len(cpus))
+    nb_files = 2 * max(2, len(cpus))
     nb_samples = int(seconds * rate)
     audio = np.tile(mix, (int(np.ceil(nb_samples / mix.shape[0])), 1))[:nb_samples]
     rows: list[Row] = []
@@ -108,6 +135,12 @@ def measure_cores(model_path: Path | None, mix: np.ndarray, rate: int, seconds: 
                 audio_seconds = seconds * len(chosen)
                 first = first or audio_seconds / wall
                 notes = [] if was_pinned else ["not pinned: this system cannot restrict a process to N cores"]
+                if count == 1 and len(chosen) == 1:
+                    cpu = stage_cpu(model_path, audio)
+                    split = ", ".join(f"{name} {value:.2f} s" for name, value in cpu.items())
+                    notes.append(f"CPU per stage over {seconds:g} s, one thread: {split}; the slowest bounds "
+                                 f"one file's pipeline at {sum(cpu.values()) / max(cpu.values()):.2f}x "
+                                 "(decoding, resampling and writing, on threads of their own, not counted)")
                 rows.append(Row("cores", f"{label}, --jobs {count}", {
                     "cores": count,
                     "speed_x": audio_seconds / wall,

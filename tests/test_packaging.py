@@ -146,6 +146,15 @@ def test_bundle_separates_with_an_onnx_model(bundle: Path, tmp_path: Path, tiny_
              for stem in ("vocals", "drums", "bass", "other")]
     assert all(stem.shape == mix.shape for stem in stems)
     np.testing.assert_allclose(np.sum(stems, axis=0), mix, atol=1e-4)  # masks sum to one
+    # Several inputs go to worker processes, which a frozen app starts from its own executable.
+    sf.write(tmp_path / "two.wav", mix[::-1], 44100, subtype="FLOAT")
+    batch = _run(bundle, "separate", "mix.wav", "two.wav", "-o", "batch", "--model", tiny_model_path,
+                 "--no-progress", "--jobs", "2", cwd=tmp_path)
+    assert batch.returncode == 0 and "Traceback" not in batch.stderr, batch.stderr
+    for stem in ("vocals", "drums", "bass", "other"):
+        np.testing.assert_array_equal(sf.read(tmp_path / "batch" / "mix" / f"{stem}.wav", dtype="float32")[0],
+                                      sf.read(tmp_path / "out" / "mix" / f"{stem}.wav", dtype="float32")[0])
+        assert sf.info(tmp_path / "batch" / "two" / f"{stem}.wav").frames == mix.shape[0]
 
 
 @pytest.mark.slow

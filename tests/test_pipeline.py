@@ -177,3 +177,27 @@ def test_sigterm_stops_a_parallel_batch_and_leaves_no_temporaries(tiny_model_pat
     assert process.returncode == 128 + signal.SIGTERM, err
     assert "stopped by SIGTERM" in err and "Traceback" not in err, err
     assert list(out.iterdir()) == []
+
+
+def test_a_worker_that_dies_fails_its_files_instead_of_hanging_the_batch(tiny_model_path, tmp_path):
+    """SIGKILL (what the OOM killer sends) to a worker in the middle of its file."""
+    import signal
+
+    from demixui.model.batch import separate_in_parallel
+
+    for i in range(2):
+        write_music(tmp_path / f"s{i}.wav", 240 * 44100, seed=i)
+    outcomes, killed = [], []
+
+    def on_progress(index, done, total):
+        if not killed:
+            victim = multiprocessing.active_children()[0]
+            os.kill(victim.pid, signal.SIGKILL)
+            killed.append(victim.pid)
+
+    left = separate_in_parallel(tiny_model_path, [(i, tmp_path / f"s{i}.wav") for i in range(2)], 2,
+                                {"out_root": tmp_path / "out"}, outcomes.append, on_progress)
+    assert killed and left == [] and sorted(o.index for o in outcomes) == [0, 1]
+    failed = [o for o in outcomes if o.error is not None]
+    assert failed and all("stopped unexpectedly" in o.error and "s" in o.error for o in failed), failed
+    assert multiprocessing.active_children() == []

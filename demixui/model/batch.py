@@ -15,6 +15,8 @@ import os
 import queue
 import signal
 from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,26 +100,41 @@ def separate_in_parallel(
     messages = context.Queue()
     options = dict(options, threaded=threaded)
     pending = dict(inputs)
-    with context.Pool(workers, _start_worker, (str(model_path), model_threads, messages)) as pool:
-        try:
-            running = {index: pool.apply_async(_separate_one, (index, path, options))
-                       for index, path in inputs}
-            while running:
-                _drain(messages, on_progress, wait=0.1)
-                for index in [i for i, job in running.items() if job.ready()]:
-                    outcome = running.pop(index).get()
-                    pending.pop(index)
-                    on_outcome(outcome)
-                    if outcome.model_broken:
-                        return sorted(pending)  # leaving the `with` terminates the workers
-            _drain(messages, on_progress, wait=0)
-            pool.close()
-            pool.join()
-        except BaseException:
-            pool.terminate()  # SIGTERM: each worker unwinds and removes its temporary output
-            pool.join()
-            raise
+    # concurrent.futures rather than multiprocessing.Pool: a worker that dies (the OOM killer, a crash in a
+    # native library) fails its futures instead of leaving the batch waiting for ever.
+    executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                   initargs=(str(model_path), model_threads, messages))
+    try:
+        running = {executor.submit(_separate_one, index, path, options): index for index, path in inputs}
+        while running:
+            _drain(messages, on_progress, wait=0.1)
+            for future in [future for future in running if future.done()]:
+                index = running.pop(future)
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    outcome = Outcome(index, error=f"{pending[index]}: the worker process separating it "
+                                                   "stopped unexpectedly (out of memory?); nothing written")
+                pending.pop(index)
+                on_outcome(outcome)
+                if outcome.model_broken:
+                    _stop(executor)
+                    return sorted(pending)
+        _drain(messages, on_progress, wait=0)
+    except BaseException:
+        _stop(executor)  # Ctrl+C, SIGTERM: each worker unwinds and removes its temporary output
+        raise
+    executor.shutdown(wait=True)
     return []
+
+
+def _stop(executor: ProcessPoolExecutor) -> None:
+    """SIGTERM to every worker (each unwinds and removes its temporary output), then wait for them. The
+    workers are reached through the executor's `_processes`: Python before 3.14 offers no public way."""
+    for process in list((getattr(executor, "_processes", None) or {}).values()):
+        if process.is_alive():
+            process.terminate()
+    executor.shutdown(wait=True, cancel_futures=True)
 
 
 def _drain(messages, on_progress: Callable[[int, int, int], None] | None, wait: float) -> None:

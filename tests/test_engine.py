@@ -111,13 +111,29 @@ def live_model(tiny_live_model_path):
     return load_model(tiny_live_model_path)
 
 
-@pytest.mark.parametrize("which", ["default", "live"])
-@pytest.mark.parametrize("blocksize", [64, 128, 256, 1024])
-def test_live_impulse_comes_out_at_the_reported_total_latency(model, live_model, which, blocksize):
-    """At every block size, with the default model's STFT (2048/512) and the live model's (512/128)."""
+@pytest.fixture(scope="module")
+def shipped_live_model():
+    from demixui.assets import LIVE_MODEL, asset_path
+    from demixui.model.runtime import load_model
+
+    path = asset_path(LIVE_MODEL)
+    if not path.is_file():
+        pytest.skip(f"{path} is not in this checkout")
+    return load_model(path)
+
+
+IMPULSE_CASES = [*((which, b) for which in ("default", "live") for b in (64, 128, 256, 1024)),
+                 *(("shipped live", b) for b in (64, 128, 256))]
+
+
+@pytest.mark.parametrize("which,blocksize", IMPULSE_CASES)
+def test_live_impulse_comes_out_at_the_reported_total_latency(request, model, live_model, which, blocksize):
+    """At every block size, with the default model's STFT (2048/512) and the live model's (512/128), and with
+    the shipped live model itself (its real weights: at unity gains the stems still sum to the impulse)."""
     from demixui.engine.live import live_buffer
 
-    separator = model if which == "default" else live_model
+    separator = {"default": model, "live": live_model}.get(which)
+    separator = separator or request.getfixturevalue("shipped_live_model")
     signal = np.zeros((SR, 2), np.float32)
     k = 20000 + 37  # off every block and hop grid
     signal[k] = [1.0, -0.5]

@@ -69,6 +69,7 @@ def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_a_block_and_the_unde
 
     from demixui.engine.playback import CALLBACK_ENV
     from demixui.engine.session import Session, SourceInfo
+    from demixui.engine.shared import C_SHRINK_AFTER
 
     monkeypatch.setenv(CALLBACK_ENV, kind)
     n = HOP  # block = hop: the least buffer is one block
@@ -96,3 +97,13 @@ def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_a_block_and_the_unde
     assert playback.live_target == 2 * n  # grown by one block, not more
     assert playback.source_lead == 2 * n  # the lead at the last block's start
     assert counts[-1] > 0 and counts[-1] == counts[60]  # underruns at first, none once grown
+    # The worker keeps up again: after the quiet time (shortened here) the grown block is given back.
+    playback._ctl[C_SHRINK_AFTER] = 40 * n
+    for k in range(120, 200):
+        live.source.write(audio[k * n:(k + 1) * n])
+        start, end = live.stem_span
+        live.stems.write_at(end, stems[end:live.source.written])
+        live.stem_span = (0, live.source.written)
+        playback.callback(out, n, None, status)
+    assert playback.live_target == n and playback.source_lead == n  # the least buffer again
+    assert playback.app_underruns == counts[-1]  # and giving it back cost no underrun

@@ -20,8 +20,9 @@ period's input to the app after capturing it, and the null backend does the same
 worker's budget for the hop. Where that is too little (a slow or busy machine), the stems of some block come
 late: the dry mix stands in (an app underrun), and the callback then grows the buffer by one block (faded
 out, held for a block, faded in), up to `live_buffer_max`, so that a machine that cannot keep up at the least
-buffer pays one block more of latency rather than an underrun every few blocks. It never shrinks on its own:
-a new live session starts at the least buffer again.
+buffer pays one block more of latency rather than an underrun every few blocks. After `SHRINK_AFTER_SECONDS`
+without a late block it gives a block back (a jump ahead, faded), so a passing stall costs no latency for
+good, and a machine at the edge pays at most one underrun per that time to find its least buffer again.
 
 The worker waits for input on a pipe the input callback writes a byte to (`Wakeup`), as Ardour's process
 thread wakes its butler: a non-blocking write of one byte from the real-time thread, no lock, no GIL. So the
@@ -39,6 +40,7 @@ import threading
 COMPUTE_BLOCKS = 0  # extra whole blocks of live buffer for the worker's compute time (see the docstring)
 GROWTH_BLOCKS = 4  # after underruns the live buffer grows a block at a time, by at most this (or a hop)
 DRIFT_WINDOW_SECONDS = 0.25  # the smallest live lead over this long decides a drift jump (see playback.py)
+SHRINK_AFTER_SECONDS = 10.0  # a grown live buffer gives a block back after this long without a late block
 
 
 def stem_floor(blocksize: int, hop: int) -> int:

@@ -57,6 +57,7 @@ from demixui.engine.shared import (
     C_LIVE_BUFFER,
     C_LIVE_FLOOR,
     C_LIVE_MAX,
+    C_LIVE_QUIET,
     C_LIVE_SHORT,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
@@ -73,6 +74,7 @@ from demixui.engine.shared import (
     C_RAMP,
     C_RAMP_POS,
     C_SESSION,
+    C_SHRINK_AFTER,
     C_SOURCE_LEAD,
     C_STEM_FILL,
     C_STEM_OUTS,
@@ -220,6 +222,7 @@ if _IMPORT_ERROR is None:
             ctl[C_LIVE_TARGET] = written - skip
             ctl[C_LEAD_MIN] = NO_LEAD
             ctl[C_LEAD_SEEN] = 0
+            ctl[C_LIVE_QUIET] = 0
             release()
             s[S_STARTED] = 1
         return ready
@@ -229,10 +232,12 @@ if _IMPORT_ERROR is None:
         """Keep the live buffer at its target on two device clocks (Playback._live_hold); True: hold."""
         written = s[S_SOURCE_WRITTEN]
         lead = written - s[S_PLAY_POSITION]
-        if ctl[C_DRIFT] == 0 and ctl[C_LIVE_SHORT] != 0 and ctl[C_LIVE_TARGET] + n <= ctl[C_LIVE_MAX]:
-            ctl[C_LIVE_TARGET] += n
-            ctl[C_DRIFT] = 2
-        ctl[C_LIVE_SHORT] = 0
+        if ctl[C_LIVE_SHORT] != 0:
+            ctl[C_LIVE_SHORT] = 0
+            ctl[C_LIVE_QUIET] = 0
+            if ctl[C_DRIFT] == 0 and ctl[C_LIVE_TARGET] + n <= ctl[C_LIVE_MAX]:
+                ctl[C_LIVE_TARGET] += n
+                ctl[C_DRIFT] = 2
         target = ctl[C_LIVE_TARGET]
         if ctl[C_DRIFT] == 0:
             if lead < ctl[C_LIVE_FLOOR]:
@@ -240,8 +245,13 @@ if _IMPORT_ERROR is None:
             else:
                 ctl[C_LEAD_MIN] = min(ctl[C_LEAD_MIN], lead)
                 ctl[C_LEAD_SEEN] += n
+                ctl[C_LIVE_QUIET] += n
                 if ctl[C_LEAD_SEEN] < ctl[C_DRIFT_WINDOW]:
                     return False
+                if ctl[C_LIVE_QUIET] >= ctl[C_SHRINK_AFTER] and target - n >= ctl[C_LIVE_BUFFER]:
+                    target -= n
+                    ctl[C_LIVE_TARGET] = target
+                    ctl[C_LIVE_QUIET] = 0
                 excess = ctl[C_LEAD_MIN] - target
                 ctl[C_LEAD_MIN] = NO_LEAD
                 ctl[C_LEAD_SEEN] = 0

@@ -37,7 +37,14 @@ import os
 import numpy as np
 
 from demixui.engine import shared
-from demixui.engine.live import DRIFT_WINDOW_SECONDS, Wakeup, live_buffer, live_buffer_max, stem_floor
+from demixui.engine.live import (
+    DRIFT_WINDOW_SECONDS,
+    SHRINK_AFTER_SECONDS,
+    Wakeup,
+    live_buffer,
+    live_buffer_max,
+    stem_floor,
+)
 from demixui.engine.routing import OutputLayout
 from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.engine.shared import (
@@ -65,6 +72,7 @@ from demixui.engine.shared import (
     C_LIVE_BUFFER,
     C_LIVE_FLOOR,
     C_LIVE_MAX,
+    C_LIVE_QUIET,
     C_LIVE_SHORT,
     C_LIVE_TARGET,
     C_MAX_CHUNK,
@@ -81,6 +89,7 @@ from demixui.engine.shared import (
     C_RAMP,
     C_RAMP_POS,
     C_SESSION,
+    C_SHRINK_AFTER,
     C_SOURCE_LEAD,
     C_STEM_FILL,
     C_STEM_OUTS,
@@ -200,6 +209,7 @@ class Playback:
         ctl[C_RAMP], ctl[C_PREFILL_TIMEOUT], ctl[C_NB_STEMS] = self.ramp, self.prefill_timeout, nb_stems
         ctl[C_MAX_CHUNK] = m
         ctl[C_DRIFT_WINDOW] = int(DRIFT_WINDOW_SECONDS * sample_rate)
+        ctl[C_SHRINK_AFTER] = int(SHRINK_AFTER_SECONDS * sample_rate)
         self.publish_live(engine.hop, engine.blocksize)
         # The worker sleeps on this until live input arrives (the input callbacks signal it, see live.py).
         self.wakeup = Wakeup()
@@ -412,6 +422,7 @@ class Playback:
             session.started = True
             self.live_target = written - skip  # the live buffer we keep
             self._lead_min, self._lead_seen = NO_LEAD, 0
+            self._ctl[C_LIVE_QUIET] = 0
         return ready
 
     def _live_hold(self, session: Session, n: int) -> bool:
@@ -421,22 +432,28 @@ class Playback:
         so steady state never gains latency); if the lead falls below the floor with which every block's
         stems exist, the input runs slow: fade out and hold (silence, not advancing) until refilled to the
         target. After a block whose stems came late the target grows by a block (up to `C_LIVE_MAX`) and
-        is refilled the same way (live.py). Returns whether to hold this block. Each correction counts in
+        is refilled the same way; after `C_SHRINK_AFTER` samples without one it gives a block back, taken
+        by the next jump (live.py). Returns whether to hold this block. Each correction counts in
         `drift_corrections`."""
         ctl = self._ctl
         lead = session.source.written - session.play_position
-        if self._drift == 0 and ctl[C_LIVE_SHORT] and self.live_target + n <= ctl[C_LIVE_MAX]:
-            self.live_target += n
-            self._drift = 2
-        ctl[C_LIVE_SHORT] = 0
+        if ctl[C_LIVE_SHORT]:
+            ctl[C_LIVE_SHORT], ctl[C_LIVE_QUIET] = 0, 0
+            if self._drift == 0 and self.live_target + n <= ctl[C_LIVE_MAX]:
+                self.live_target += n
+                self._drift = 2
         if self._drift == 0:
             if lead < self.live_floor:
                 self._drift = 2
             else:
                 self._lead_min = min(self._lead_min, lead)
                 self._lead_seen += n
-                if self._lead_seen < self._ctl[C_DRIFT_WINDOW]:
+                ctl[C_LIVE_QUIET] += n
+                if self._lead_seen < ctl[C_DRIFT_WINDOW]:
                     return False
+                if ctl[C_LIVE_QUIET] >= ctl[C_SHRINK_AFTER] and self.live_target - n >= self.live_buffer:
+                    self.live_target -= n  # quiet for long: a grown block back (the jump below takes it)
+                    ctl[C_LIVE_QUIET] = 0
                 excess = self._lead_min - self.live_target
                 self._lead_min, self._lead_seen = NO_LEAD, 0
                 if excess <= 0:

@@ -72,6 +72,8 @@ C_CUE_OUT = 35  # first channel of the cue bus (the cued stems, pre-fader), 0 fo
 # live latency (live.py): the control thread sizes the buffer from hop and block; the callback keeps it
 C_LIVE_SHORT = 36  # callback: the last live block's stems were short (an app underrun): grow the buffer
 C_LIVE_MAX = 37  # control thread: the most the live buffer grows to after underruns
+C_LIVE_QUIET = 38  # callback: live samples played since the last late block
+C_SHRINK_AFTER = 39  # constant: quiet samples after which a grown live buffer gives a block back
 C_LIVE_BUFFER = 40  # control thread: input samples ahead of the play position to start with and to keep
 C_LIVE_FLOOR = 41  # control thread: below this lead some block's stems cannot exist: hold and refill
 C_DRIFT_WINDOW = 42  # constant: samples over which the smallest lead is taken (drift correction)

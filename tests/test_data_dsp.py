@@ -140,3 +140,30 @@ def test_bass_chain_levels_notes_and_darkens_them():
     high_before = before[np.fft.rfftfreq(len(notes), 1 / production.SAMPLE_RATE) > 2000].sum() / before.sum()
     assert np.median(spreads) < level_spread_db(notes) - 8, (spreads, level_spread_db(notes))
     assert np.median(highs) < high_before / 10, (highs, high_before)
+
+
+def band_db(audio: np.ndarray, low: float, high: float) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / production.SAMPLE_RATE)
+    return float(10 * np.log10(power[(freqs >= low) & (freqs < high)].mean() + 1e-20))
+
+
+def test_guitar_cabinet_cuts_lows_and_highs_and_the_amp_distorts():
+    noise = np.random.default_rng(0).normal(0, 0.1, (production.SAMPLE_RATE, 2)).astype(np.float32)
+    t = np.arange(production.SAMPLE_RATE) / production.SAMPLE_RATE
+    tone = np.repeat(0.3 * np.sin(2 * np.pi * 220 * t)[:, None], 2, axis=1).astype(np.float32)
+    for seed in range(5):
+        cabinet = production.guitar_amp(np.random.default_rng(seed), 0, 0)
+        out = production.apply(noise, cabinet)[:, 0]
+        mids = band_db(out, 1000, 3000)
+        assert band_db(out, 20, 50) < mids - 10 and band_db(out, 10000, 16000) < mids - 20, seed  # flat in
+        chain = production.guitar_amp(np.random.default_rng(seed), 8, 28)
+        played = production.apply(tone, chain)[:, 0]  # a sine comes out with its odd harmonics
+        assert band_db(played, 650, 670) > band_db(played, 2000, 2100) + 10 > band_db(tone[:, 0], 650, 670)
+
+
+def test_other_parts_often_keep_their_low_end():
+    chains = [production.other_highpass(np.random.default_rng(seed)) for seed in range(200)]
+    cutoffs = [chain[0].cutoff_frequency_hz for chain in chains if chain]
+    assert 50 < len(chains) - len(cutoffs) < 90  # about a third unfiltered
+    assert np.median(cutoffs) < 80 and max(cutoffs) <= 200, (np.median(cutoffs), max(cutoffs))

@@ -151,3 +151,15 @@ def test_bass_plays_in_almost_every_section_and_often_holds_its_notes(songs):
         held = [b.start - a.start - a.duration < 0.05 for a, b in pairs]
         tied += bool(held) and np.mean(held) > 0.9
     assert 0.4 < tied / len(songs) < 0.9, tied
+
+
+def test_keys_and_pads_sometimes_play_a_low_root(songs):
+    from demixui.data.parts import LOW_ROOT_FAMILIES
+
+    low, eligible = 0, 0
+    for _, parts, _ in songs:
+        for part in parts:
+            if part.family in LOW_ROOT_FAMILIES and part.role in ("chords", "pad") and part.notes:
+                eligible += 1
+                low += min(note.pitch for note in part.notes) < 48  # below C3 (131 Hz)
+    assert 0.3 < low / eligible < 0.8, (low, eligible)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from demixui.data.arrangement import Song
-from demixui.data.harmony import voice_chord
+from demixui.data.harmony import pitch_in_range, voice_chord
 from demixui.data.score import Note, Part, clip
 
 # family -> (GM programs, roles it plays, register low, register high)
@@ -22,6 +22,7 @@ FAMILIES: dict[str, tuple[tuple[int, ...], tuple[str, ...], int, int]] = {
     "synth_lead": ((80, 81, 84, 87), ("riff", "counter", "arpeggio"), 60, 84),
     "mallets": ((11, 12, 8, 9, 13), ("arpeggio", "riff"), 60, 88),
 }
+LOW_ROOT_FAMILIES = ("piano", "epiano", "organ", "strings", "synth_pad")
 COMPING = {
     "rock": ("X-x-X-x-X-x-X-x-", "X-------X-------"),
     "pop": ("X---x---X---x---", "X-----x---x-----"),
@@ -59,6 +60,11 @@ def other_part(song: Song, rng: np.random.Generator, name: str, family: str, rol
     arp_rate = int(rng.choice([2, 4])) if song.tempo < 130 else 2  # notes per beat
     previous: list[int] | None = None
     line = (low + high) // 2 + 5  # counter-melodies sit in the upper half of the register
+    # a left hand (or pad) doubling the root an octave or two down: real "other" stems have 6 % of their
+    # energy below 150 Hz (median of the MUSDB18 previews), which chords above C3 alone never reach
+    # (half the parts, read off the riff motif, which chords and pads do not use, rather than a new draw that
+    # would change every later choice of the song)
+    low_root = family in LOW_ROOT_FAMILIES and motif[0] < 2
     for section in song.sections:
         if name not in section.others:
             continue
@@ -85,6 +91,8 @@ def other_part(song: Song, rng: np.random.Generator, name: str, family: str, rol
                             length = min(length, 0.45) if rng.random() < 0.7 else length
                         if role == "stabs":
                             length = 0.3
+                        if low_root and role == "chords":
+                            notes = [pitch_in_range(chord[0], 33, 47), *voicing]
                         _chord_notes(
                             part,
                             song,
@@ -97,7 +105,8 @@ def other_part(song: Song, rng: np.random.Generator, name: str, family: str, rol
                             strum=0.012 if role == "strum" else 0.0,
                         )
                 elif role == "pad" and beat_in_bar % 2 == 0:
-                    _chord_notes(part, song, rng, voicing, beat, 2.0, "x", energy * 0.8)
+                    notes = [pitch_in_range(chord[0], 33, 47), *voicing] if low_root else voicing
+                    _chord_notes(part, song, rng, notes, beat, 2.0, "x", energy * 0.8)
                 elif role in ("arpeggio", "riff"):
                     tones = voicing + [v + 12 for v in voicing]
                     for sub in range(arp_rate):

@@ -76,11 +76,12 @@ def effects_for(
         reverb.wet_level = float(rng.uniform(0.01, 0.06)) if rng.random() < 0.6 else 0.0
         chain.append(reverb)
     else:
-        chain = [pb.HighpassFilter(float(rng.uniform(60, 200)))]
+        chain = other_highpass(rng)
         if family == "guitar_dist":
-            if rng.random() < 0.5:
-                chain.append(pb.Distortion(_db(rng, 6, 20)))
-            chain += [pb.LowpassFilter(float(rng.uniform(5000, 9000))), pb.Compressor(-18, 4, 10, 100)]
+            chain += guitar_amp(rng, 8, 28)
+            chain.append(pb.Compressor(-18, 4, 10, 100))
+        elif family == "guitar_clean" and rng.random() < 0.6:
+            chain += guitar_amp(rng, 0, 8)
         if family in ("epiano", "guitar_clean", "synth_pad", "organ") and rng.random() < 0.5:
             chain.append(
                 pb.Chorus(
@@ -110,6 +111,37 @@ def effects_for(
     return [plugin for plugin in chain if not isinstance(plugin, _Send)], send
 
 
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def other_highpass(rng: np.random.Generator) -> list[pb.Plugin]:
+    """Keys, pads and strings keep their low end on records (real "other" stems: 6 % of the energy below 150
+    Hz): no high-pass on a third of the parts, a low one on another third."""
+    draw = rng.random()
+    if draw < 0.35:
+        return []
+    return [pb.HighpassFilter(_log_uniform(rng, 20, 60) if draw < 0.7 else _log_uniform(rng, 60, 200))]
+
+
+def guitar_amp(rng: np.random.Generator, low_drive: float, high_drive: float) -> list[pb.Plugin]:
+    """An amp (drive, dB; none below 1) into a 4x12 cabinet's response: no lows under 80 Hz, a low
+    resonance, a mid scoop, a presence peak, and a steep roll-off above 3.5-6.5 kHz."""
+    drive = _db(rng, low_drive, high_drive)
+    chain: list[pb.Plugin] = [pb.Distortion(drive)] if drive >= 1 else []
+    rolloff = _log_uniform(rng, 3500, 6500)
+    low_cut = float(rng.uniform(70, 110))
+    chain += [  # pedalboard's high- and low-pass filters are first order: a ladder filter for the steep top
+        pb.HighpassFilter(low_cut),
+        pb.HighpassFilter(low_cut),
+        pb.PeakFilter(float(rng.uniform(90, 160)), _db(rng, 1, 5), 1.0),
+        pb.PeakFilter(_log_uniform(rng, 350, 800), _db(rng, -6, -1), 1.2),
+        pb.PeakFilter(_log_uniform(rng, 1800, 3500), _db(rng, 1, 5), 1.5),
+        pb.LadderFilter(pb.LadderFilter.Mode.LPF24, rolloff, 0.0, 1.0),
+    ]
+    return chain
+
+
 def bass_chain(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:
     """Real bass stems are dark (2-8 kHz: 0.004 % of the energy) and level (frame level spread 6 dB, median of
     the MUSDB18 previews): a low-pass on most, and two compressors, the second fast and hard."""
@@ -120,7 +152,7 @@ def bass_chain(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:
     fast = pb.Compressor(_db(rng, -14, -6), float(rng.uniform(8, 20)), 1.0, float(rng.uniform(40, 120)))
     chain.append(fast)
     if rng.random() < 0.85:  # after the compressors, whose fast attack adds harmonics
-        chain.append(pb.LowpassFilter(float(np.exp(rng.uniform(np.log(250), np.log(2500))))))
+        chain.append(pb.LowpassFilter(_log_uniform(rng, 250, 2500)))
     chain.append(pb.LowShelfFilter(float(rng.uniform(80, 150)), _db(rng, 0, 6)))
     return chain
 

@@ -45,3 +45,21 @@ def jack_server(rate: int = 44100, period: int = 256, playback: int = 2) -> Iter
     finally:
         server.stop()
         time.sleep(0.1)
+
+
+def playback_ports(env: dict, count: int, timeout: float = 90.0) -> list[str]:
+    """The ports connected to system:playback_1..count (the player's outputs, in channel order), once the
+    player's stream has connected all of them."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        listing = subprocess.run(["jack_lsp", "-c"], env=env, capture_output=True, text=True).stdout
+        sources, current = {}, None
+        for line in listing.splitlines():
+            if not line.startswith((" ", "\t")):
+                current = line.strip()
+            elif current and current.startswith("system:playback_"):
+                sources[int(current.rsplit("_", 1)[1])] = line.strip()
+        if all(k in sources for k in range(1, count + 1)):
+            return [sources[k] for k in range(1, count + 1)]
+        time.sleep(0.1)
+    raise AssertionError(f"the player's {count} output ports did not appear: {listing}")

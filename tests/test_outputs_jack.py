@@ -8,35 +8,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import numpy as np
 import soundfile as sf
 from conftest import require_executable
-from jack_server import JACK_DEVICE, jack_server
+from jack_server import JACK_DEVICE, jack_server, playback_ports
 from test_play_jack import music, play
 
 SR = 44100
 LATENCY = 1536
 RAMP = 220  # the transport's fade-in, in samples
-
-
-def playback_ports(env: dict, count: int, timeout: float = 90.0) -> list[str]:
-    """The ports connected to system:playback_1..count (the player's outputs, in channel order), once the
-    player's stream has connected all of them."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        listing = subprocess.run(["jack_lsp", "-c"], env=env, capture_output=True, text=True).stdout
-        sources, current = {}, None
-        for line in listing.splitlines():
-            if not line.startswith((" ", "\t")):
-                current = line.strip()
-            elif current and current.startswith("system:playback_"):
-                sources[int(current.rsplit("_", 1)[1])] = line.strip()
-        if all(k in sources for k in range(1, count + 1)):
-            return [sources[k] for k in range(1, count + 1)]
-        time.sleep(0.1)
-    raise AssertionError(f"the player's {count} output ports did not appear: {listing}")
 
 
 def align(recorded: np.ndarray, expected: np.ndarray) -> int:

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 import soundfile as sf
-from jack_server import JACK_DEVICE, jack_server
+from jack_server import JACK_DEVICE, jack_server, playback_ports
 
 SR = 44100
 LATENCY = 1536
@@ -97,7 +97,7 @@ def test_device_that_disappears_while_playing_ends_with_one_line_not_a_hang(tiny
                    "--model", tiny_model_path, "--quiet"]
         player = subprocess.Popen(command, env=server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   text=True)
-        time.sleep(4.0)
+        playback_ports(server.env, 2)  # playing: its stream is connected (start-up may compile the callback)
         assert player.poll() is None, player.communicate()
         server.stop()  # the sound card goes away
         started = time.monotonic()

@@ -1,10 +1,10 @@
 """Exporting the open file's stems from the window (File > Export stems, Ctrl+E): WAV files in a folder, or
 one NI Stems file (`.stem.mp4`) for Traktor and Mixxx, through the same `separate_file` as `demixui separate`.
 
-The export runs on a thread of its own (not the window's task worker, which would then hold back opening files
-for as long as the export takes); it loads its own copy of the model, so playback carries on untouched.
-Progress and the outcome come back to the GUI thread through queued signals. Closing the window stops an
-export mid-way, and its temporary output is removed (separate_file's own clean-up).
+The export runs on one thread of its own, at a lower priority (not the window's task worker, which would then
+hold back opening files for as long as the export takes); it loads its own copy of the model, so playback
+carries on. Progress and the outcome come back to the GUI thread through queued signals. Closing the window
+stops an export mid-way, and its temporary output is removed (separate_file's own clean-up).
 """
 
 from __future__ import annotations
@@ -183,10 +183,13 @@ class StemExport(QObject):
                 raise _Cancelled()
             self._progress.emit(int(100 * done / max(total, 1)))
 
+        _lower_this_thread_priority()
         try:
             model = load_model(model_path)
+            # One thread, not separate's pipeline: the other cores stay with playback's inference worker,
+            # which would otherwise fall behind (the dry mix standing in) for as long as the export runs.
             result = separate_file(model, source, folder, overwrite=overwrite, output_format=output_format,
-                                   progress=progress)
+                                   progress=progress, threaded=False)
         except _Cancelled:
             return
         except Exception as error:  # noqa: BLE001 - shown in the banner, never a crash
@@ -219,3 +222,17 @@ class StemExport(QObject):
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def _lower_this_thread_priority() -> None:
+    """Linux: a nice value for the calling thread alone (its own scheduling entity), so that the export
+    yields the CPU to playback; elsewhere nothing."""
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except OSError:  # not allowed here: the export simply runs at the usual priority
+        pass

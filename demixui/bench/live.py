@@ -118,8 +118,11 @@ rounded up to blocks, `demixui/engine/live.py`); **device** what PortAudio repor
 input stream. **Hop p50/p99** are the inference worker's times per model hop (STFT, onnxruntime with one
 thread, mix-phase ISTFT) as a share of the hop's real-time budget, wall clock, so the machine's load (the
 1-minute load average after each row) shows in them. **App underruns** are blocks the dry mix stood in for
-late stems; **device underruns** PortAudio's output-underflow flags. The model + buffer targets (issue 14):
-at most 20 ms at block 128 and 12 ms at block 64 with the live model, with 0 app underruns."""
+late stems; **device underruns** PortAudio's output-underflow flags. After an app underrun the buffer grows a
+block (up to 4 blocks or a hop more) and gives it back after 10 s without one, so a buffer above its least
+(said under the table) means the worker could not separate a hop within a period on that machine at that
+time. The model + buffer targets (issue 14): at most 20 ms at block 128 and 12 ms at block 64 with the live
+model, with 0 app underruns; the least buffers meet them (11.6 ms at both); the load decides if they hold."""
 
 
 def render_section(rows: list[Row], machine_text: str, command: str) -> str:

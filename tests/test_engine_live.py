@@ -107,3 +107,36 @@ def test_a_worker_a_block_too_slow_grows_the_live_buffer_by_a_block_and_the_unde
         playback.callback(out, n, None, status)
     assert playback.live_target == n and playback.source_lead == n  # the least buffer again
     assert playback.app_underruns == counts[-1]  # and giving it back cost no underrun
+
+
+def test_without_a_wake_up_pipe_the_worker_polls_and_live_input_still_plays_separated(tiny_live_model_path,
+                                                                                       monkeypatch):
+    """Windows has no pipe to select on, and the native input callback cannot set a Python Event: the
+    worker falls back to polling about once a hop, and live input plays separated as before."""
+    import time
+
+    import numpy as np
+
+    from demixui.engine import Engine, playback
+    from demixui.model.runtime import load_model
+
+    timeouts = []
+
+    class Recording(Wakeup):
+        def wait(self, timeout: float) -> None:
+            timeouts.append(timeout)
+            super().wait(timeout)
+
+    monkeypatch.setattr(playback, "Wakeup", lambda: Recording(pipe=False))
+    t = np.arange(44100) / 44100
+    signal = (0.3 * np.sin(2 * np.pi * 220 * t))[:, None].repeat(2, 1).astype(np.float32)
+    with Engine(model=load_model(tiny_live_model_path), backend="null-fast", blocksize=128) as engine:
+        assert engine.playback.wakeup.read_fd < 0
+        engine.open_live(signal)
+        deadline = time.monotonic() + 60
+        while engine.played_seconds < 0.5:
+            assert time.monotonic() < deadline, engine.snapshot()
+            time.sleep(0.01)
+        snap = engine.snapshot()
+    assert snap.app_underruns == 0 and snap.wet == 1.0 and snap.error is None
+    assert timeouts and max(timeouts) <= 0.01  # a poll about once a hop, never the pipe's long safety net

@@ -66,11 +66,11 @@ class Wakeup:
     callback through `write_fd` and `write_address`) and that the worker waits on (`wait`). Where there are
     no pipes to select on (Windows) `wait` sleeps on `fallback`, an Event that `signal` sets."""
 
-    def __init__(self):
+    def __init__(self, pipe: bool = os.name == "posix"):
         self.fallback = threading.Event()
         self.read_fd = self.write_fd = -1
         self.write_address = 0  # libc's write(), for the native callback
-        if os.name == "posix":
+        if pipe:
             self.read_fd, self.write_fd = os.pipe()
             os.set_blocking(self.read_fd, False)
             os.set_blocking(self.write_fd, False)  # a full pipe drops the byte: a wake-up is pending anyway

@@ -122,12 +122,16 @@ class InferenceWorker:
                 self._stop.wait(min(0.01, max(0.0005, ahead / engine.sample_rate / 2)))
                 continue
             n = self._input_size(current, fed, out_pos, end, play + lead, hop)
-            if n == 0:  # waiting for the source: live input signals each block; a file: until a hop is in
-                if current.info.live:
-                    engine.playback.wakeup.wait(0.05)
+            if n == 0:  # waiting for the source: about until the next hop is in; live input wakes it sooner
+                missing = fed + hop - current.source.written
+                poll = min(0.01, max(0.0005, missing / engine.sample_rate))
+                wakeup = engine.playback.wakeup
+                if current.info.live and wakeup.read_fd >= 0:
+                    wakeup.wait(0.05)  # each input block signals; the timeout is only a safety net
+                elif current.info.live:
+                    wakeup.wait(poll)  # no pipe (Windows): the native input callback cannot signal
                 else:
-                    missing = fed + hop - current.source.written
-                    self._stop.wait(min(0.01, max(0.0005, missing / engine.sample_rate)))
+                    self._stop.wait(poll)
                 continue
             try:
                 fed, out_pos = self._separate(current, fed, out_pos, n, discard_until)

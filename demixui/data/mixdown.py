@@ -16,6 +16,7 @@ from demixui import __version__
 from demixui.data import production
 from demixui.data.composer import compose
 from demixui.data.drumsampler import render_drums
+from demixui.data.mastering import master, stem_bus
 from demixui.data.render import SAMPLE_RATE, fresh_renderer
 from demixui.data.score import in_window
 from demixui.data.vocals import sing
@@ -23,8 +24,9 @@ from demixui.data.vocals import sing
 STEMS = ("vocals", "drums", "bass", "other")
 # Bumped whenever the same seed stops giving the same audio (1: first corpus; 2: + rap, languages, drum
 # stereo, vocal air and doubles, sidechain; the train2 corpus; 3: multisampled drum kits, drum bus; 4: bass
-# sustained, compressed, dark, plays in more sections; 5: "other" keeps its low end, guitar amp and cabinet).
-GENERATOR_VERSION = 5
+# sustained, compressed, dark, plays in more sections; 5: "other" keeps its low end, guitar amp and cabinet;
+# 6: "other" bus compressor, mastering on the mix: tilt EQ, low-pass, bus compressor, dual-mono songs).
+GENERATOR_VERSION = 6
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 
 
@@ -34,6 +36,7 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
     song, parts, vocal = compose(seed, seconds, renderer.presets)
     rng = np.random.default_rng([seed, 1])  # mixing decisions, apart from composition
     kit_rng = np.random.default_rng([seed, 3])  # the drum kit and its hits
+    bus_rng = np.random.default_rng([seed, 5])  # stem buses (the master draws from [seed, 4])
     nb_samples = int(round(seconds * SAMPLE_RATE))
     stems = {stem: np.zeros((nb_samples, 2), dtype=np.float32) for stem in STEMS}
     part_info = []
@@ -98,6 +101,9 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
             reverb = production.stem_reverb(rng)
             stems[stem] += production.apply(sends[stem], [reverb])
             reverbs[stem] = {"room_size": round(reverb.room_size, 2), "damping": round(reverb.damping, 2)}
+    buses = {}
+    for stem in STEMS:
+        stems[stem], buses[stem] = stem_bus(stem, stems[stem], bus_rng)
     meta = {
         "generator": {
             "version": GENERATOR_VERSION,
@@ -127,17 +133,22 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
         "parts": part_info,
         "vocals": vocals_info,
         "reverbs": reverbs,
+        "stem_buses": {stem: bus for stem, bus in buses.items() if bus},
     }
     return stems, meta
 
 
 def mix_to_int16(
-    stems: dict[str, np.ndarray], rng: np.random.Generator
+    stems: dict[str, np.ndarray], rng: np.random.Generator, master_rng: np.random.Generator | None = None
 ) -> tuple[dict[str, np.ndarray], dict]:
-    """Stem levels vary between songs; a mastering limiter's gain curve and one bus gain, both applied to
-    every stem alike, set the loudness and peak. Returns int16 stems and mixture (their exact sum)."""
+    """Stem levels vary between songs; mastering (`demixui.data.mastering`, drawn from `master_rng`), a
+    limiter's gain curve and one bus gain, all applied to every stem alike, set the sound, loudness and peak.
+    Returns int16 stems and mixture (their exact sum)."""
     for stem in STEMS:
         stems[stem] = stems[stem] * 10 ** (float(rng.uniform(-3, 3)) / 20)
+    mastering = {}
+    if master_rng is not None:
+        stems, mastering = master(stems, master_rng)
     mixture = sum(stems[s] for s in STEMS)
     reduction = float(rng.choice([0.0, rng.uniform(2, 6), rng.uniform(4, 10)]))
     if reduction > 0:
@@ -152,6 +163,7 @@ def mix_to_int16(
     total = sum(out[s] for s in STEMS)
     out["mixture"] = np.clip(total, -32768, 32767)
     return {k: v.astype(np.int16) for k, v in out.items()}, {
+        **mastering,
         "limiter_db": round(reduction, 1),
         "bus_gain": round(bus, 4),
     }

@@ -24,7 +24,8 @@ def write_track(out_dir: Path, index: int, corpus_seed: int, seconds: float, sou
     """Render track `index` into `out_dir/<name>/` (temporary folder, then rename). Returns its metadata."""
     seed = track_seed(corpus_seed, index)
     stems, meta = render_stems(seed, seconds, soundfont)
-    int_stems, master = mix_to_int16(stems, np.random.default_rng([seed, 2]))
+    rng = np.random.default_rng
+    int_stems, master = mix_to_int16(stems, rng([seed, 2]), master_rng=rng([seed, 4]))
     meta["master"] = master
     meta["index"] = index
     meta["corpus_seed"] = corpus_seed

@@ -139,7 +139,7 @@ def _trim(audio: np.ndarray) -> np.ndarray:
     return audio
 
 
-@functools.lru_cache(maxsize=512)
+@functools.lru_cache(maxsize=256)  # up to 1.4 MB each (4 s stereo), most far less
 def _sample(path: str) -> np.ndarray:
     audio, rate = sf.read(path, dtype="float32", always_2d=True)
     if rate != SAMPLE_RATE:

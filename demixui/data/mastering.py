@@ -19,11 +19,12 @@ MONO_ODDS = 0.2  # the issue: 15-25 % dual-mono songs; a mono mix costs our mode
 BLOCK = 64  # samples per gain step of the bus compressor
 
 
-def band_share(audio: np.ndarray, low_hz: float, high_hz: float) -> float:
-    """The share of `audio`'s energy (both channels) between the two frequencies."""
+def band_shares(audio: np.ndarray, edges_hz: tuple[tuple[float, float], ...]) -> list[float]:
+    """The share of `audio`'s energy (both channels summed) in each band, from one FFT."""
     power = np.abs(np.fft.rfft(audio[:, 0] + audio[:, 1])) ** 2 + 1e-20  # (mean(axis=1) is 10x slower)
     freqs = np.fft.rfftfreq(audio.shape[0], 1 / SAMPLE_RATE)
-    return float(power[(freqs >= low_hz) & (freqs < high_hz)].sum() / power.sum())
+    total = power.sum()
+    return [float(power[(freqs >= low) & (freqs < high)].sum() / total) for low, high in edges_hz]
 
 
 def stem_bus(stem: str, audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
@@ -67,8 +68,9 @@ def master(stems: dict[str, np.ndarray], rng: np.random.Generator) -> tuple[dict
         float(rng.uniform(0.2, 0.55)),
         float(np.exp(rng.uniform(np.log(1.5e-3), np.log(1.5e-2)))),
     )
-    low_db = float(np.clip(10 * np.log10(low_target / max(band_share(mix, 0, 150), 1e-6)), -4, 8))
-    high_db = float(np.clip(10 * np.log10(high_target / max(band_share(mix, 8000, 22050), 1e-9)), -12, 3))
+    low_share, high_share = band_shares(mix, ((0, 150), (8000, 22050)))
+    low_db = float(np.clip(10 * np.log10(low_target / max(low_share, 1e-6)), -4, 8))
+    high_db = float(np.clip(10 * np.log10(high_target / max(high_share, 1e-9)), -12, 3))
     chain: list[pb.Plugin] = [pb.LowShelfFilter(150, low_db), pb.HighShelfFilter(8000, high_db)]
     info["tilt_db"] = {"low": round(low_db, 1), "high": round(high_db, 1)}
     lowpass = None

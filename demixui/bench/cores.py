@@ -157,7 +157,10 @@ included) with the process pinned to N cores: one file goes through the pipeline
 STFT, the model, synthesis, writing), a batch through N worker processes. **x real time**: seconds of audio
 per second of wall clock; **vs --jobs 1**: that speed over the same input's with one core. Wall clock counts
 other processes too: the **load average** (1 minute, taken just before each row) says how busy the machine
-was; scaling is only meaningful where it is well under one per core."""
+was; scaling is only meaningful where it is well under one per core. (On Linux with autogroup scheduling,
+`/proc/sys/kernel/sched_autogroup_enabled`, each session gets a share of a busy machine however many
+threads or processes it runs: while another session keeps every core busy, --jobs 2 gets no more CPU than
+--jobs 1.)"""
 
 
 def render_section(rows: list[Row], machine_text: str, command: str) -> str:

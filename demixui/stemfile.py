@@ -19,6 +19,7 @@ import fractions
 import json
 import os
 import struct
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -69,7 +70,9 @@ class StemFileWriter:
     `STREAM_NAMES`); `close()` flushes the encoders, ends the MP4 and adds the `stem` box. Each stream's
     recorded length is the number of samples written to it. Memory: a block of audio and the muxer's
     interleaving queue (the streams should be written in step, within a few blocks of each other).
-    Failures raise AudioFileError naming `name` (the final file name; `path` may be a temporary)."""
+    Failures raise AudioFileError naming `name` (the final file name; `path` may be a temporary).
+    `write` may be called from several threads (separate's pipeline writes the mixture from its reading
+    thread and the stems from another): a lock keeps the muxer to one at a time."""
 
     def __init__(self, path: str | Path, rate: int, bit_rate: int = BIT_RATE, name: str | Path | None = None):
         import av
@@ -92,6 +95,7 @@ class StemFileWriter:
             raise AudioFileError(f"{self._name}: could not write ({_cause(error)})") from None
         self.written = [0] * len(STREAM_NAMES)  # samples per stream
         self._closed = False
+        self._lock = threading.Lock()  # FFmpeg's muxer (av_interleaved_write_frame) is not thread-safe
 
     def write(self, index: int, audio: np.ndarray) -> None:
         nb_samples, nb_channels = audio.shape
@@ -102,9 +106,10 @@ class StemFileWriter:
                                                  format="fltp", layout="stereo")
         frame.sample_rate = self.rate
         frame.time_base = fractions.Fraction(1, self.rate)
-        frame.pts = self.written[index]
-        self._encode(index, frame)
-        self.written[index] += nb_samples
+        with self._lock:
+            frame.pts = self.written[index]
+            self._encode(index, frame)
+            self.written[index] += nb_samples
 
     def close(self) -> None:
         """Flush, end the MP4 and insert the `stem` box. Every stream should have the same length."""

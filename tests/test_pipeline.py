@@ -13,6 +13,8 @@ import pytest
 from demixui.model.pipeline import run_stages
 from tests.test_separate import STEMS, read_stems, separate, write_music
 
+SR = 44100
+
 
 def stage_threads() -> list[str]:
     return [thread.name for thread in threading.enumerate() if thread.name.startswith("demixui-stage")]
@@ -201,3 +203,42 @@ def test_a_worker_that_dies_fails_its_files_instead_of_hanging_the_batch(tiny_mo
     failed = [o for o in outcomes if o.error is not None]
     assert failed and all("stopped unexpectedly" in o.error and "s" in o.error for o in failed), failed
     assert multiprocessing.active_children() == []
+
+
+def test_a_stem_file_written_from_two_threads_at_once_reads_back_whole(tmp_path):
+    """The pipeline writes a stem file's mixture from its reading thread and the stems from another; FFmpeg's
+    muxer (which PyAV runs without the GIL, through one shared packet) must see one at a time."""
+    from demixui.mp4audio import read_stem_streams
+    from demixui.stemfile import STREAM_NAMES, StemFileWriter
+    from tests.aac_files import chirp
+
+    block, nb_blocks = 256, 600
+    signals = [0.2 * (i + 1) * chirp(block * nb_blocks, SR, 2).astype(np.float32) for i in range(5)]
+    start = threading.Barrier(2)
+    errors = []
+
+    def write(writer, indices):
+        try:
+            start.wait()
+            for b in range(nb_blocks):
+                for index in indices:
+                    writer.write(index, signals[index][b * block:(b + 1) * block])
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    path = tmp_path / "two-threads.stem.mp4"
+    with StemFileWriter(path, SR) as writer:
+        threads = [threading.Thread(target=write, args=(writer, [0])),
+                   threading.Thread(target=write, args=(writer, [1, 2, 3, 4]))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert not errors, errors
+    decoded, rate = read_stem_streams(path)
+    assert rate == SR
+    for index, name in enumerate(STREAM_NAMES):
+        reference, audio = signals[index], decoded[name]
+        assert audio.shape == reference.shape, (name, audio.shape)
+        snr = 10 * np.log10(np.sum(reference ** 2) / np.sum((reference - audio) ** 2))
+        assert snr > 20, (name, snr)

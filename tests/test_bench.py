@@ -259,13 +259,18 @@ def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_secti
         figures = row["figures"]
         assert figures["model_buffer_ms"] == pytest.approx(figures["model_ms"] + figures["buffer_ms"])
         assert figures["device_ms"] > 0 and figures["hop_p50_pct"] <= figures["hop_p99_pct"]
-    live_64, live_128 = rows[1]["figures"], rows[3]["figures"]
-    assert live_64["model_ms"] == pytest.approx(1000 * 384 / RATE)  # n_fft 512 - hop 128
-    assert live_64["hop_budget_ms"] == pytest.approx(1000 * 128 / RATE)
-    assert live_64["model_buffer_ms"] <= 12.0 and live_128["model_buffer_ms"] <= 20.0
+    live_64, live_128 = rows[1], rows[3]
+    assert live_64["figures"]["model_ms"] == pytest.approx(1000 * 384 / RATE)  # n_fft 512 - hop 128
+    assert live_64["figures"]["hop_budget_ms"] == pytest.approx(1000 * 128 / RATE)
+    # The least buffer meets the targets; a busy machine may grow it (said in a note), never below it.
+    for row, target in ((live_64, 12.0), (live_128, 20.0)):
+        least = row["raw"]["least_buffer_ms"]
+        assert row["figures"]["model_ms"] + least <= target and row["figures"]["buffer_ms"] >= least - 1e-6
+        grew = row["figures"]["buffer_ms"] > least + 1e-6
+        assert grew == any("grew from its least" in note for note in row["notes"]), row
     assert rows[-1]["figures"]["model_ms"] == pytest.approx(23.2) and rows[-1]["reason"]
     text = markdown.read_text()
     assert text.count(f"## {SECTION}") == 1
     assert "old tables" in text and "## Clicks under load\n\nkept" in text
-    assert "--live-only" in text and "| tiny-live.onnx, block 64 | 8.7 | 2.9 | 11.6 |" in text
+    assert "--live-only" in text and "| tiny-live.onnx, block 64 | 8.7 | " in text
     assert "Live input, JACK dummy server" in capsys.readouterr().out

@@ -96,6 +96,9 @@ def test_quick_bench_writes_every_row(tiny_model_path, tmp_path, capsys):
         for row in engine:
             assert row["reason"] is None, row
 
+    live = [row["name"] for row in rows if row["table"] == "live"]  # the bundled models, block 128 (quick)
+    assert live == ["default.onnx, block 128", "live.onnx, block 128", "HS-TasNet (published)"], live
+
     quality = {row["name"].split(":")[0]: row for row in rows if row["table"] == "quality"}
     assert set(quality) == {"floor", "demixui (tiny.onnx)", "ceiling"}
     for row in quality.values():

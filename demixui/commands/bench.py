@@ -2,7 +2,8 @@
 
 Prints tables to the terminal; --json writes every figure, --markdown writes BENCHMARKS.md. Every system runs
 on one CPU thread on the same audio; the peers are built from their published code with random weights. The
-default run takes about 10 minutes (engine: 45 s per block size, in real time); --quick takes under 2
+default run takes about 15 minutes (engine: 45 s per block size, live input: 30 s per model and block size, in
+real time); --quick takes under 2
 minutes (short audio, 2 s per block size, only the quickest peer (HS-TasNet), one test track).
 """
 
@@ -19,10 +20,10 @@ HELP = "measure latency and speed, ours beside the peers'"
 
 PEER_KEYS = ("umxl", "umx-uni", "htdemucs", "hs-tasnet")
 QUICK = {"seconds": 5.0, "peer_seconds": 3.0, "engine_seconds": 2.0, "eval_tracks": 1, "reps": 2,
-         "peers": ["hs-tasnet"], "cores_seconds": 5.0, "live_seconds": 2.0}
+         "peers": ["hs-tasnet"], "cores_seconds": 5.0, "live_seconds": 2.0, "live_blocksizes": [128]}
 DEFAULTS = {"seconds": 30.0, "peer_seconds": 10.0, "engine_seconds": 45.0, "eval_tracks": 8, "reps": 3,
-            "peers": list(PEER_KEYS), "cores_seconds": 60.0, "live_seconds": 30.0}
-LIVE_BLOCKSIZES = [64, 128, 256]
+            "peers": list(PEER_KEYS), "cores_seconds": 60.0, "live_seconds": 30.0,
+            "live_blocksizes": [64, 128, 256]}
 
 
 def _peer_list(text: str) -> list[str]:
@@ -76,9 +77,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--live-model", type=Path, action="append", metavar="PATH",
                         help="model for the live rows (repeatable; default: the bundled default and live "
                              "models)")
-    parser.add_argument("--live-blocksizes", type=_blocksizes, default=LIVE_BLOCKSIZES, metavar="LIST",
+    parser.add_argument("--live-blocksizes", type=_blocksizes, metavar="LIST",
                         help="block sizes of the live rows, each on a JACK dummy server with that period "
-                             "(default 64,128,256)")
+                             "(default 64,128,256; quick 128)")
     parser.add_argument("--live-seconds", type=float, metavar="S",
                         help="real-time seconds of live input per model and block size (default 30; quick 2)")
     parser.add_argument("--live-only", action="store_true",
@@ -111,7 +112,7 @@ def command_line(args: argparse.Namespace) -> str:
         parts.append(f"--peers {','.join(args.peers) or 'none'}")
     if args.blocksizes != [128, 256, 512, 1024]:
         parts.append(f"--blocksizes {','.join(map(str, args.blocksizes))}")
-    if args.live_blocksizes != LIVE_BLOCKSIZES:
+    if args.live_blocksizes is not None:
         parts.append(f"--live-blocksizes {','.join(map(str, args.live_blocksizes))}")
     return " ".join(parts)
 
@@ -144,7 +145,7 @@ def build_options(args: argparse.Namespace):
                         engine_seconds=pick("engine_seconds"), blocksizes=args.blocksizes,
                         eval_tracks=pick("eval_tracks"), reps=chosen["reps"], quick=args.quick,
                         cores_seconds=pick("cores_seconds"), cores_only=args.cores_only,
-                        live_models=args.live_model, live_blocksizes=args.live_blocksizes,
+                        live_models=args.live_model, live_blocksizes=pick("live_blocksizes"),
                         live_seconds=pick("live_seconds"), live_only=args.live_only)
 
 

@@ -73,7 +73,7 @@ def effects_for(
         chain.append(reverb)
     elif family == "bass":
         chain = bass_chain(genre, rng)
-        reverb.wet_level = float(rng.uniform(0.01, 0.06)) if rng.random() < 0.6 else 0.0
+        reverb.wet_level = float(rng.uniform(0.02, 0.08)) if rng.random() < 0.75 else 0.0
         chain.append(reverb)
     else:
         chain = other_highpass(rng)

@@ -140,3 +140,18 @@ def test_without_a_wake_up_pipe_the_worker_polls_and_live_input_still_plays_sepa
         snap = engine.snapshot()
     assert snap.app_underruns == 0 and snap.wet == 1.0 and snap.error is None
     assert timeouts and max(timeouts) <= 0.01  # a poll about once a hop, never the pipe's long safety net
+
+
+def test_an_engine_that_cannot_open_its_output_leaves_no_wake_up_pipe_open(tiny_live_model_path):
+    import os
+
+    from demixui.engine import Engine
+    from demixui.errors import DeviceError
+    from demixui.model.runtime import load_model
+
+    model = load_model(tiny_live_model_path)
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(DeviceError, match="no output device"):
+            Engine(model=model, backend="null", output_device="no such device")
+    assert set(os.listdir("/proc/self/fd")) <= before

@@ -111,6 +111,7 @@ class Engine:
             self._output = output  # only once started: the watchdog takes an unstarted output for a dead one
         except BaseException:
             self._stop_threads()
+            self.playback.close_wakeup()  # no stream ever ran: nothing can signal the pipe
             raise
         gc.freeze()
 

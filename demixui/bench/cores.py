@@ -87,10 +87,11 @@ def stage_cpu(model_path: Path | None, mix: np.ndarray) -> dict[str, float]:
     """CPU seconds of each stage of the stream (`StreamingSeparator.stages`) over `mix` `(nb_samples, 2)`,
     run in turn on one thread. Unlike wall clock, hardly touched by other processes: the slowest stage's
     share is what bounds one file's pipeline, whatever the number of cores."""
+    from demixui.model.offline import PIPELINE_FRAMES
     from demixui.model.pipeline import run_aligned
     from demixui.model.runtime import load_model
 
-    stream = load_model(model_path).new_stream()
+    stream = load_model(model_path).new_stream(max_frames=PIPELINE_FRAMES)  # as `separate` runs it
     cpu: dict[str, float] = {}
 
     def timed(name: str, stage):

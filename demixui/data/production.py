@@ -151,8 +151,9 @@ def bass_chain(genre: str, rng: np.random.Generator) -> list[pb.Plugin]:
     chain.append(pb.Compressor(_db(rng, -30, -18), float(rng.uniform(3, 8)), float(rng.uniform(5, 20)), 150))
     fast = pb.Compressor(_db(rng, -14, -6), float(rng.uniform(8, 20)), 1.0, float(rng.uniform(40, 120)))
     chain.append(fast)
-    if rng.random() < 0.85:  # after the compressors, whose fast attack adds harmonics
-        chain.append(pb.LowpassFilter(_log_uniform(rng, 250, 2500)))
+    if rng.random() < 0.9:  # after the compressors, whose fast attack adds harmonics; 12 dB/octave
+        cutoff = _log_uniform(rng, 200, 1500)
+        chain += [pb.LowpassFilter(cutoff), pb.LowpassFilter(cutoff)]
     chain.append(pb.LowShelfFilter(float(rng.uniform(80, 150)), _db(rng, 0, 6)))
     return chain
 

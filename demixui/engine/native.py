@@ -185,10 +185,14 @@ if _IMPORT_ERROR is None:
     def stems_ready(ctl, s, n):
         """Whether the stems for the next `n` samples plus one ramp (live: the `n` only; a file: or up to the
         end) are held."""
+        return stems_ready_at(ctl, s, n, s[S_PLAY_POSITION])
+
+    @jit
+    def stems_ready_at(ctl, s, n, c):
+        """stems_ready from position `c` (Playback._stems_ready's `at`)."""
         end = s[S_STEM_END]
         start = s[S_STEM_START]
         acquire()
-        c = s[S_PLAY_POSITION]
         if start > c:
             return False
         need = n if s[S_LIVE] != 0 else n + ctl[C_RAMP]
@@ -204,9 +208,10 @@ if _IMPORT_ERROR is None:
             return True
         written = s[S_SOURCE_WRITTEN]
         acquire()
+        skip = max(0, written - ctl[C_LIVE_BUFFER]) if s[S_LIVE] != 0 else 0
         if s[S_LIVE] != 0:
             ready = written >= ctl[C_LIVE_BUFFER]
-            waiting = ready and not stems_ready(ctl, s, n)
+            waiting = ready and not stems_ready_at(ctl, s, n, skip)
         else:
             ready = stems_ready(ctl, s, n) or s[S_SOURCE_ERROR] != 0
             waiting = (not ready) and ctl[C_PLAYING] != 0 and written > 0
@@ -214,7 +219,6 @@ if _IMPORT_ERROR is None:
             ctl[C_PREFILL_WAITED] += n
             ready = ctl[C_PREFILL_WAITED] >= ctl[C_PREFILL_TIMEOUT]
         if ready:
-            skip = max(0, written - ctl[C_LIVE_BUFFER]) if s[S_LIVE] != 0 else 0
             release()
             s[S_PLAY_POSITION] = skip
             fl[F_WET] = 1.0 if stems_ready(ctl, s, n) else 0.0

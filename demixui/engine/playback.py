@@ -402,9 +402,10 @@ class Playback:
         if session.started:
             return True
         written = session.source.written
-        if session.info.live:  # the live buffer in, and the first stems separated
+        skip = max(0, written - self.live_buffer) if session.info.live else 0
+        if session.info.live:  # the live buffer in, and the stems where it starts separated
             ready = written >= self.live_buffer
-            waiting = ready and not self._stems_ready(session, n)
+            waiting = ready and not self._stems_ready(session, n, skip)
         else:  # the timeout counts from the first decoded samples: opening a file (an MP3 is decoded
             # whole, an hour of it in about 10 s) is silence, not a run of underruns
             ready = self._stems_ready(session, n) or session.source_error is not None
@@ -415,7 +416,6 @@ class Playback:
         if ready:
             # Live: start the live buffer behind the input, however long the first stems took (position p is
             # still output at output_offset + p).
-            skip = max(0, written - self.live_buffer) if session.info.live else 0
             session.play_position = skip
             self.wet = 1.0 if self._stems_ready(session, n) else 0.0
             session.output_offset = self.frames_out - skip
@@ -495,10 +495,10 @@ class Playback:
             return 1  # live input short: the callback holds while the clock feeds more
         return int(self._stems_ready(session, frames))
 
-    def _stems_ready(self, session: Session, n: int) -> bool:
-        """Whether the stems for the next `n` samples plus one ramp (live: the `n` only, see live.py; a file:
-        or up to the end) are held."""
-        c = session.play_position
+    def _stems_ready(self, session: Session, n: int, at: int | None = None) -> bool:
+        """Whether the stems for the next `n` samples (from `at`, default the play position) plus one ramp
+        (live: the `n` only, see live.py; a file: or up to the end) are held."""
+        c = session.play_position if at is None else at
         start, end = session.stem_span
         if start > c:
             return False

@@ -78,8 +78,13 @@ class InferenceWorker:
         self._thread.join(timeout)
 
     def lead(self) -> int:
-        """Output samples the worker keeps separated ahead of the callback: enough to ride out a slow hop."""
+        """Output samples the worker keeps separated ahead of the callback: enough to ride out a slow hop.
+        Live input is separated as it arrives: there it is the live buffer and a hop (where a resync
+        restarts)."""
         hop = self._stream.hop
+        session = self._engine._session
+        if session is not None and session.info.live:
+            return self._engine.playback.live_buffer + hop
         return 8 * hop + 2 * self._engine.blocksize
 
     def _run(self) -> None:
@@ -117,18 +122,22 @@ class InferenceWorker:
                 continue
             output_end = current.output_end
             lead = self.lead()
-            if end >= play + lead or (output_end is not None and end >= output_end):
+            live = current.info.live
+            if not live and (end >= play + lead or (output_end is not None and end >= output_end)):
                 ahead = end - play - lead + hop
                 self._stop.wait(min(0.01, max(0.0005, ahead / engine.sample_rate / 2)))
                 continue
-            n = self._input_size(current, fed, out_pos, end, play + lead, hop)
+            # Live input: everything that has arrived, at once (also before the callback starts, so the first
+            # stems are those of the live edge, where it starts).
+            target = current.source.written if live else play + lead
+            n = self._input_size(current, fed, out_pos, end, target, hop)
             if n == 0:  # waiting for the source: about until the next hop is in; live input wakes it sooner
                 missing = fed + hop - current.source.written
                 poll = min(0.01, max(0.0005, missing / engine.sample_rate))
                 wakeup = engine.playback.wakeup
-                if current.info.live and wakeup.read_fd >= 0:
+                if live and wakeup.read_fd >= 0:
                     wakeup.wait(0.05)  # each input block signals; the timeout is only a safety net
-                elif current.info.live:
+                elif live:
                     wakeup.wait(poll)  # no pipe (Windows): the native input callback cannot signal
                 else:
                     self._stop.wait(poll)

@@ -167,3 +167,14 @@ def test_other_parts_often_keep_their_low_end():
     cutoffs = [chain[0].cutoff_frequency_hz for chain in chains if chain]
     assert 50 < len(chains) - len(cutoffs) < 90  # about a third unfiltered
     assert np.median(cutoffs) < 80 and max(cutoffs) <= 200, (np.median(cutoffs), max(cutoffs))
+
+
+def test_vocal_tone_is_mostly_darker():
+    noise = np.random.default_rng(1).normal(0, 0.1, (production.SAMPLE_RATE, 2)).astype(np.float32)
+    tilts, airs = [], []
+    for seed in range(20):
+        out = production.apply(noise, production.vocal_tone(np.random.default_rng(seed)))[:, 0]
+        tilts.append(band_db(out, 3000, 8000) - band_db(out, 500, 1500))  # 0 dB for the white noise in
+        airs.append(band_db(out, 16000, 20000) - band_db(out, 500, 1500))
+    assert np.median(tilts) < -2 and max(tilts) < 2, tilts
+    assert np.mean(np.array(airs) < -2.5) >= 0.4, airs  # a first-order low-pass at 12-18 kHz on 60 %

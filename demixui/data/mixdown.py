@@ -26,8 +26,9 @@ STEMS = ("vocals", "drums", "bass", "other")
 # stereo, vocal air and doubles, sidechain; the train2 corpus; 3: multisampled drum kits, drum bus; 4: bass
 # sustained, compressed, dark, plays in more sections; 5: "other" keeps its low end, guitar amp and cabinet;
 # 6: "other" bus compressor, mastering on the mix: tilt EQ, low-pass, bus compressor, dual-mono songs;
-# 7: wider "other" and drums, more bass reverb; 8: bass low-pass 12 dB/octave at 200-1500 Hz).
-GENERATOR_VERSION = 8
+# 7: wider "other" and drums, more bass reverb; 8: bass low-pass 12 dB/octave at 200-1500 Hz; 9: darker
+# vocals).
+GENERATOR_VERSION = 9
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 
 

@@ -47,6 +47,7 @@ def effects_for(
             pb.HighpassFilter(float(rng.uniform(70, 130))),
             pb.PeakFilter(float(rng.uniform(2000, 5000)), _db(rng, 0, 4), 1.0),
             pb.Compressor(_db(rng, -28, -16), float(rng.uniform(2.5, 6)), 5, 80),
+            *vocal_tone(rng),
         ]
         if rng.random() < 0.15:  # grit: a saturated vocal
             chain.append(pb.Distortion(_db(rng, 4, 14)))
@@ -65,7 +66,12 @@ def effects_for(
             )
         chain.append(reverb)
     elif family in ("backing_vocal", "choir"):
-        chain = [pb.HighpassFilter(float(rng.uniform(120, 250))), pb.Compressor(-24, 4, 5, 100), reverb]
+        chain = [
+            pb.HighpassFilter(float(rng.uniform(120, 250))),
+            pb.Compressor(-24, 4, 5, 100),
+            *vocal_tone(rng),
+            reverb,
+        ]
         reverb.wet_level = float(rng.uniform(0.15, 0.35))
     elif family == "kit":
         chain = drum_bus(genre, rng)
@@ -113,6 +119,19 @@ def effects_for(
 
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def vocal_tone(rng: np.random.Generator) -> list[pb.Plugin]:
+    """Real vocal stems are darker than our vocoder's voices (2-8 kHz: 6.7 % of the energy against 12 %;
+    above 16 kHz: -47 dB against -37): low-mid body, the upper mids mostly down, the air cut on most."""
+    chain: list[pb.Plugin] = [
+        pb.PeakFilter(float(rng.uniform(180, 350)), _db(rng, 0, 4), 0.8),
+        # a broad dip rather than a shelf: real vocals keep their sibilance above 8 kHz (0.48 %)
+        pb.PeakFilter(_log_uniform(rng, 2500, 5000), _db(rng, -6, 1), 0.7),
+    ]
+    if rng.random() < 0.6:
+        chain.append(pb.LowpassFilter(_log_uniform(rng, 12000, 18000)))
+    return chain
 
 
 def other_highpass(rng: np.random.Generator) -> list[pb.Plugin]:

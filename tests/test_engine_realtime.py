@@ -14,6 +14,7 @@ import soundfile as sf
 
 from demixui.engine import Engine
 from demixui.engine.playback import CALLBACK_ENV
+from demixui.engine.routing import OutputLayout
 
 SR = 44100
 
@@ -22,14 +23,17 @@ class _Status:
     output_underflow = False
 
 
+@pytest.mark.parametrize("outputs", [OutputLayout(), OutputLayout(stem_outputs=True, cue_bus=True)],
+                         ids=["remix", "stems and cue"])
 @pytest.mark.parametrize("kind", ["native", "python"])
-def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, monkeypatch, kind):
+def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, monkeypatch, kind, outputs):
     monkeypatch.setenv(CALLBACK_ENV, kind)
     path = tmp_path / "noise.wav"
     sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (SR, 2)).astype(np.float32), SR)
-    engine = Engine(tiny_model_path, backend="null-fast", blocksize=256)
+    engine = Engine(tiny_model_path, backend="null-fast", blocksize=256, outputs=outputs)
     try:
         assert engine.playback.native == (kind == "native"), engine.audio_callback
+        engine.set_cue("bass", True)
         engine.open_file(path)
         engine.play()
         deadline = time.monotonic() + 20
@@ -37,11 +41,15 @@ def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, mon
             assert time.monotonic() < deadline
             time.sleep(0.01)
         engine.output.stop()  # from here on only this test calls the callback ...
-        time.sleep(0.1)
+        session = engine._session
+        while session.stem_span[1] - session.play_position < engine.worker.lead():  # worker fills its lead
+            assert time.monotonic() < deadline, (session.stem_span, session.play_position)
+            time.sleep(0.01)
         for part in (engine.worker, engine.reader, engine.analysis):
             part.stop()  # ... and nothing else in the process allocates
         playback, session = engine.playback, engine._session
-        small, large = np.zeros((256, 2), np.float32), np.zeros((4096, 2), np.float32)
+        width = outputs.channels
+        small, large = np.zeros((256, width), np.float32), np.zeros((4096, width), np.float32)
         status = _Status()
         playback.callback(small, 256, None, status)  # warm up any lazily created Python objects
         held = session.stem_span[1] - session.play_position

@@ -141,6 +141,11 @@ class _Cell:
         (playback._floats if self.floats else playback._ctl)[self.index] = value
 
 
+def _scratch(buffer: np.ndarray, m: int, width: int) -> np.ndarray:
+    """A contiguous `(m, width)` view at the start of a preallocated scratch buffer."""
+    return buffer.reshape(-1)[:m * width].reshape(m, width)
+
+
 class Playback:
     """The callback's state. `callback` is what the null backend's clock thread calls (Python signature);
     `native_stream()` is what PortAudio calls directly when the native callback is loaded."""
@@ -185,7 +190,9 @@ class Playback:
         counter = np.arange(1, m + 1, dtype=np.float32)
         self._ar2 = np.repeat(counter[:, None], 2, axis=1)  # (m, 2)
         self._ar3 = np.repeat(self._ar2[:, None, :], ng, axis=1)  # (m, nb_ramped, 2)
-        self._arw = np.repeat(counter[:, None], width, axis=1)  # (m, width): ramps over every output channel
+        # (m, w) for every output width w: a column slice of one wide array is strided, and numpy buffers
+        # (allocates) for strided operands too; the scratch below is used through contiguous views (_scratch).
+        self._arw = {w: np.repeat(counter[:, None], w, axis=1) for w in range(1, width + 1)}
         self._dry = np.zeros((m, 2), np.float32)  # the source, aligned (also what the monitor shows)
         self._dry_gain = np.zeros((m, 2), np.float32)
         self._dry_out = np.zeros((m, 2), np.float32)  # the dry mix as played: times the smallest gain
@@ -196,6 +203,10 @@ class Playback:
         self._wet = np.zeros((m, 2), np.float32)
         self._diff = np.zeros((m, 2), np.float32)
         self._cue_weighted = np.zeros((m, nb_stems, 2), np.float32)  # the cue bus: as the remix, own weights
+        self._faders = np.zeros((m, nb_stems, 2), np.float32)  # the per-sample gains, fader and cue parts
+        self._x2 = np.zeros((m, 2), np.float32)  # the wet weight, stereo
+        self._direct = np.zeros((m, 2 * nb_stems), np.float32)  # the stem outputs, crossfaded
+        self._cue = np.zeros((m, nb_stems, 2), np.float32)
         self._cue_wet = np.zeros((m, 2), np.float32)
         self._cue_gain = np.zeros((m, 2), np.float32)
         self._cue_dry = np.zeros((m, 2), np.float32)
@@ -204,7 +215,7 @@ class Playback:
         self._tramp = np.zeros((m, width), np.float32)
         self._gain_buf = np.zeros((m, ng, 2), np.float32)
         self._steps = np.zeros((m, ng, 2), np.float32)
-        self._fade = np.zeros((m, width), np.float32)
+        self._fade = np.zeros((m, width), np.float32)  # the native kernel's too (C_FADE)
         self._monitor_frame = np.zeros((m, NB_MONITOR_CHANNELS), np.float32)
         ctl[C_RAMP], ctl[C_PREFILL_TIMEOUT], ctl[C_NB_STEMS] = self.ramp, self.prefill_timeout, nb_stems
         ctl[C_MAX_CHUNK] = m
@@ -372,9 +383,9 @@ class Playback:
             if old is not None and old.started and not old.ended and self.transport > 0.0:
                 fade_n = min(n, self.ramp)  # the old session, faded out over one ramp
                 width = out.shape[1]
-                fade, t = self._fade[:fade_n, :width], self._tramp[:fade_n, :width]
+                fade, t = _scratch(self._fade, fade_n, width), _scratch(self._tramp, fade_n, width)
                 self._render_session(old, fade, fade_n)
-                np.multiply(self._arw[:fade_n, :width], -self.transport / fade_n, out=t)
+                np.multiply(self._arw[width][:fade_n], -self.transport / fade_n, out=t)
                 t += self.transport
                 fade *= t
             self.transport = 0.0
@@ -395,7 +406,7 @@ class Playback:
             self._apply_transport(out, n, 1.0 if playing and not self._drift else 0.0)
             self._write_monitor(out, m)  # only the session's samples (not the silence after its end)
         if fade_n:
-            out[:fade_n] += self._fade[:fade_n, :out.shape[1]]
+            out[:fade_n] += fade
 
     def _prefilled(self, session: Session, n: int) -> bool:
         """Wait (playing silence, never blocking) until the session can start with stems, or time out."""
@@ -533,7 +544,11 @@ class Playback:
                 self._ctl[C_LIVE_SHORT] = 1  # grow the live buffer (_live_hold)
         wet_used = target == 1.0 or self.wet > 0.0
         nb, stem_outs, cue_out = self.nb_stems, self.layout.stem_channel, self.layout.cue_channel
-        faders, cue = gains[:, :nb], gains[:, nb:]
+        # Contiguous copies: gains[:, :nb] is strided, and numpy buffers (allocates) for a strided operand.
+        faders, cue = self._faders[:m], self._cue[:m]
+        faders[:] = gains[:, :nb]
+        if cue_out:
+            cue[:] = gains[:, nb:]
         if nwet > 0 and wet_used:
             session.stems.read_into(c, self._stems_flat[:nwet])
             np.multiply(self._stems[:nwet], faders[:nwet], out=self._weighted[:nwet])
@@ -545,15 +560,21 @@ class Playback:
         if m > 0:
             fade = not ((target == 1.0 and self.wet >= 1.0) or (target == 0.0 and self.wet <= 0.0))
             x = self._wet_weight(target, nwet, m, 2 * nb if stem_outs else 2) if fade else None
+            x2 = x
+            if x is not None and stem_outs:  # a contiguous stereo copy (a strided operand allocates)
+                x2 = _scratch(self._x2, m, 2)
+                x2[:] = x[:, :2]
             self._blend(out[:, :2], self._wet, faders, self._dry_out, self._dry_gain, self._diff,
-                        target, x, nwet, m)
+                        target, x2, nwet, m)
             if cue_out:
                 self._blend(out[:, cue_out:cue_out + 2], self._cue_wet, cue, self._cue_dry, self._cue_gain,
-                            self._cue_diff, target, x, nwet, m)
+                            self._cue_diff, target, x2, nwet, m)
             if stem_outs:  # the stand-in is silence (one stem is never the dry mix)
                 direct = out[:m, stem_outs:stem_outs + 2 * nb]
-                if x is not None:
-                    np.multiply(self._weighted_flat[:nwet], x[:nwet, :2 * nb], out=direct[:nwet])
+                if x is not None:  # into contiguous scratch, then copied: `direct` is strided
+                    faded = _scratch(self._direct, nwet, 2 * nb)
+                    np.multiply(self._weighted_flat[:nwet], x[:nwet], out=faded)
+                    direct[:nwet] = faded
                     direct[nwet:] = 0.0
                 elif target == 1.0:
                     direct[:] = self._weighted_flat[:m]
@@ -568,14 +589,14 @@ class Playback:
     def _wet_weight(self, target: float, nwet: int, m: int, width: int) -> np.ndarray:
         """The wet weight x `(m, width)` (every column alike) of a crossfade towards `target`; it becomes
         the current one (`wet`)."""
-        x = self._xramp[:m, :width]
+        x = _scratch(self._xramp, m, width)
         if target == 1.0:
-            np.multiply(self._arw[:m, :width], 1.0 / self.ramp, out=x)
+            np.multiply(self._arw[width][:m], 1.0 / self.ramp, out=x)
             x += self.wet
             np.minimum(x, 1.0, out=x)
         else:  # reach 0 within the stems still held (a hard switch only if none are)
             length = max(1, min(self.ramp, nwet))
-            np.multiply(self._arw[:m, :width], -self.wet / length, out=x)
+            np.multiply(self._arw[width][:m], -self.wet / length, out=x)
             x += self.wet
             np.maximum(x, 0.0, out=x)
         self.wet = float(x[m - 1, 0])
@@ -598,8 +619,9 @@ class Playback:
             return
         k = nwet
         np.subtract(wet[:k], dry[:k], out=diff[:k])
-        diff[:k] *= x[:k, :2]
-        np.add(dry[:k], diff[:k], out=out[:k])
+        diff[:k] *= x[:k]
+        diff[:k] += dry[:k]
+        out[:k] = diff[:k]  # a copy: `out` may be a strided pair of a wider buffer (an operand allocates)
         out[k:m] = dry[k:]
 
     def _gain_ramp(self, m: int) -> np.ndarray:
@@ -640,8 +662,8 @@ class Playback:
             if target == 0.0:
                 out[:] = 0.0
             return
-        t = self._tramp[:n, :out.shape[1]]  # every output channel alike
-        np.multiply(self._arw[:n, :out.shape[1]], (1.0 if target > self.transport else -1.0) / self.ramp,
+        t = _scratch(self._tramp, n, out.shape[1])  # every output channel alike
+        np.multiply(self._arw[out.shape[1]][:n], (1.0 if target > self.transport else -1.0) / self.ramp,
                     out=t)
         t += self.transport
         np.clip(t, 0.0, 1.0, out=t)

@@ -29,7 +29,8 @@ class _Status:
 def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, monkeypatch, kind, outputs):
     monkeypatch.setenv(CALLBACK_ENV, kind)
     path = tmp_path / "noise.wav"
-    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (SR, 2)).astype(np.float32), SR)
+    # 10 s: the null clock runs past 0.2 s before it is stopped; the worker's lead must fit before the end.
+    sf.write(path, np.random.default_rng(0).uniform(-0.5, 0.5, (10 * SR, 2)).astype(np.float32), SR)
     engine = Engine(tiny_model_path, backend="null-fast", blocksize=256, outputs=outputs)
     try:
         assert engine.playback.native == (kind == "native"), engine.audio_callback

@@ -34,10 +34,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="start a new run from these weights: a demixui .onnx model file (weights "
                              "recovered from the graph) or a .pt checkpoint / run folder (weights only; a "
                              "fresh optimiser and counters); the network size comes from it")
-    parser.add_argument("--config", choices=["default", "lowlatency", "tiny"], default=None,
+    parser.add_argument("--config", choices=["default", "lowlatency", "ultralow", "tiny"], default=None,
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
-                        "lowlatency: n_fft 512 hop 128, 8.7 ms). With --init of another STFT, same core, "
-                        "the weights are carried over to this STFT (demixui/model/retarget.py)")
+                        "lowlatency: n_fft 512 hop 128, 8.7 ms; ultralow: 256/64, 4.4 ms). With --init of "
+                        "another STFT, same core, the weights are carried over (demixui/model/retarget.py)")
     parser.add_argument("--augment", choices=["standard", "real"], default="standard",
                         help="standard: per-stem gain, channel swap, polarity flip, stems remixed across "
                              "tracks; real: also mixes made narrow or mono, darker or low-passed, and "

@@ -50,6 +50,9 @@ class NullOutput:
         self._ready_timeout = ready_timeout
         self.capture = capture
         self._captured: list[np.ndarray] = []
+        # Held from a block's callback to its capture: the callback may end the session, and a reader that saw
+        # "ended" must find that last block in captured() (it was once read in between, one block short).
+        self._capture_lock = threading.Lock()
         self.blocks = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,7 +88,8 @@ class NullOutput:
     def captured(self) -> np.ndarray:
         """Everything played so far `(nb_samples, channels)` (when constructed with capture=True); blocks
         played before a change to more output channels have silence in the channels they did not have."""
-        blocks = list(self._captured)
+        with self._capture_lock:
+            blocks = list(self._captured)
         width = max([self.channels, *(b.shape[1] for b in blocks)])
         captured = np.zeros((sum(len(b) for b in blocks), width), np.float32)
         start = 0
@@ -123,10 +127,13 @@ class NullOutput:
                     self._stop.wait(period)
             if self._stop.is_set():
                 break
-            self._callback(out, n, None, status)
-            self.blocks += 1
             if self.capture:
-                self._captured.append(out.copy())
+                with self._capture_lock:
+                    self._callback(out, n, None, status)
+                    self._captured.append(out.copy())
+            else:
+                self._callback(out, n, None, status)
+            self.blocks += 1
             callback, signal = current = self._input
             if current is not self._fed_input:
                 self._fed_input, self._input_pos, self.input_start_block = current, 0, None

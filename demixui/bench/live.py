@@ -10,9 +10,7 @@ latency alone (its paper's figure, 1024-sample window at 44.1 kHz), before any b
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -70,15 +68,10 @@ def run_live_client(env: dict, model: Path, blocksize: int, seconds: float) -> d
     """One live run in its own process inside the server's environment; its JSON, or {"error": ...}."""
     command = [sys.executable, "-m", "demixui.engine.xruns", "--client", "live", "--blocks", str(blocksize),
                "--seconds", str(seconds), "--warmup", str(WARMUP_SECONDS), "--model", str(model)]
-    limit = seconds + WARMUP_SECONDS + 180
-    try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        return {"error": f"no answer in {limit:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]}
-    return {**json.loads(lines[-1]), "seconds": seconds, "load": os.getloadavg()}
+    from demixui.engine.xruns import run_client_process
+
+    result = run_client_process(command, env, seconds + WARMUP_SECONDS + 180)
+    return result if "error" in result else {**result, "seconds": seconds, "load": os.getloadavg()}
 
 
 def measure_live(models: list[Path], blocksizes: list[int], seconds: float,

@@ -214,8 +214,12 @@ def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float,
                "--seconds", str(seconds), "--warmup", str(args.warmup), "--audio", audio]
     if args.model:
         command += ["--model", args.model]
-    limit = seconds + args.warmup + 180
     env = {**server.env, CALLBACK_ENV: args.callback}
+    return run_client_process(command, env, seconds + args.warmup + 180)
+
+
+def run_client_process(command: list[str], env: dict, limit: float) -> dict:
+    """Run one client process; the JSON of its last output line, or {"error": its last error line}."""
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
     except subprocess.TimeoutExpired:

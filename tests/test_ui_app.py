@@ -23,8 +23,8 @@ from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
 
 from demixui.engine.analysis import NB_BANDS  # noqa: E402
+from demixui.engine.faders import db_to_fader, db_to_karaoke, fader_to_db, karaoke_to_db  # noqa: E402
 from demixui.ui.app import LaunchOptions, build_window  # noqa: E402
-from demixui.ui.mixer import db_to_fader, db_to_karaoke, fader_to_db, karaoke_to_db  # noqa: E402
 from demixui.ui.monitor import FLASH_S, UnderrunCounter  # noqa: E402
 from demixui.ui.settings import MAX_RECENT, AppSettings, AudioSettings, SettingsDialog  # noqa: E402
 from demixui.ui.spectrogram import SpectrogramView  # noqa: E402

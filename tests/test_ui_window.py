@@ -24,7 +24,7 @@ from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
 
 from demixui.engine import STEMS, Engine  # noqa: E402
-from demixui.ui.mixer import KARAOKE_FULL, db_to_fader  # noqa: E402
+from demixui.engine.faders import KARAOKE_FULL, db_to_fader  # noqa: E402
 from demixui.ui.settings import AppSettings, AudioSettings  # noqa: E402
 from demixui.ui.window import MainWindow  # noqa: E402
 

@@ -23,14 +23,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from demixui.engine.faders import (  # noqa: F401 - the scale is shared with headless MIDI (play --midi-map)
+from demixui.engine.faders import (  # the scale is shared with headless MIDI (play --midi-map)
     FADER_MAX_DB,
     FADER_MIN_DB,
     FADER_STEPS_PER_DB,
     KARAOKE_FULL,
     KARAOKE_MIN_DB,
     db_to_fader,
-    db_to_karaoke,
     fader_to_db,
     karaoke_to_db,
 )

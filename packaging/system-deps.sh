@@ -2,8 +2,8 @@
 # Install the system packages demixui needs, if missing. Usage: system-deps.sh run|test
 #   run:  PortAudio and libsndfile (sound and files), the libraries Qt needs for a window.
 #   test: all of run, plus a JACK server (real PortAudio tests), FluidSynth with GM SoundFonts, multisampled
-#         drum kits (Hydrogen kits, AVL and MuseScore SoundFonts) and espeak-ng (the training-data generator), Xvfb (GUI tests and the screenshot), and the desktop-entry and
-#         AppStream validators (packaging tests).
+#         drum kits (Hydrogen kits, AVL and MuseScore SoundFonts) and espeak-ng (the training-data generator),
+#         Xvfb (GUI tests and the screenshot), and the desktop-entry and AppStream validators (packaging tests).
 # On Debian/Ubuntu it uses apt-get (with sudo when not root); elsewhere it prints what to install.
 set -euo pipefail
 mode="${1:-run}"

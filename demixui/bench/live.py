@@ -71,7 +71,7 @@ def run_live_client(env: dict, model: Path, blocksize: int, seconds: float) -> d
     from demixui.engine.xruns import run_client_process
 
     result = run_client_process(command, env, seconds + WARMUP_SECONDS + 180)
-    return result if "error" in result else {**result, "seconds": seconds, "load": os.getloadavg()}
+    return {**result, "seconds": seconds, "load": os.getloadavg()}
 
 
 def measure_live(models: list[Path], blocksizes: list[int], seconds: float,

@@ -108,8 +108,9 @@ def test_off_by_default_draws_nothing():
     assert AUGMENTATIONS["standard"] == Augmentation()
 
 
-def test_real_preset_uses_each_augmentation_about_as_often_as_it_says():
-    aug = AUGMENTATIONS["real"]
+@pytest.mark.parametrize("preset", ["real", "records"])
+def test_realistic_presets_use_each_augmentation_about_as_often_as_they_say(preset):
+    aug = AUGMENTATIONS[preset]
     stems = _noise((4, 2048, 2))
     trials = 600
     mono = darker_drums = 0

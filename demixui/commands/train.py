@@ -38,10 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="network size and STFT (default: n_fft 2048 hop 512, 34.8 ms latency; "
                         "lowlatency: n_fft 512 hop 128, 8.7 ms; ultralow: 256/64, 4.4 ms). With --init of "
                         "another STFT, same core, the weights are carried over (demixui/model/retarget.py)")
-    parser.add_argument("--augment", choices=["standard", "real"], default="standard",
+    parser.add_argument("--augment", choices=["standard", "real", "records"], default="standard",
                         help="standard: per-stem gain, channel swap, polarity flip, stems remixed across "
                              "tracks; real: also mixes made narrow or mono, darker or low-passed, and "
-                             "darker drums, as in real records (default standard)")
+                             "darker drums, as in real records; records: the same, lighter, for generator v2 "
+                             "corpora that are mastered already (default standard)")
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--chunk-seconds", type=float, default=3.0)
     parser.add_argument("--loss", choices=["l1", "sdr"], default="l1",

@@ -111,6 +111,8 @@ class StreamingStft:
         self._pending = np.zeros((config.n_fft, nb_channels), dtype=np.float64)
         self._fill = 0
         self._work = np.zeros((2 * config.n_fft, nb_channels), dtype=np.float64)  # grows to the largest block
+        # The one-hop path's windowed frame, channels first as the general path's segments are.
+        self._windowed = np.zeros((nb_channels, config.n_fft), dtype=np.float64)
         self.reset()
 
     def reset(self) -> None:
@@ -122,6 +124,8 @@ class StreamingStft:
         _check_signal(x, self.nb_channels)
         hop, history = self.config.hop, self.config.latency_samples
         nb_new = x.shape[0]
+        if nb_new == hop and self._fill == 0:
+            return self.process_hop(x)
         start = history + self._fill  # valid samples in _pending
         nb_frames = (self._fill + nb_new) // hop
         if nb_frames == 0:
@@ -142,6 +146,23 @@ class StreamingStft:
         self._fill = total - consumed - history
         return frames
 
+    @property
+    def on_hop_boundary(self) -> bool:
+        """True when the next `hop` samples complete exactly one frame (no unfinished hop pending)."""
+        return self._fill == 0
+
+    def process_hop(self, x: np.ndarray) -> np.ndarray:
+        """`process` for exactly `hop` samples on a hop boundary (live input, one hop per call), unchecked:
+        the same numbers as the general path (the same float64 products and rfft), with no sliding window
+        and no work copy. -> complex64 `(1, nb_channels, nb_bins)`."""
+        history = self.config.latency_samples
+        pending = self._pending  # (n_fft, nb_channels): `history` samples, then room for this hop
+        pending[history:] = x
+        np.multiply(pending.T, self._window, out=self._windowed)
+        frame = np.fft.rfft(self._windowed, axis=-1).astype(np.complex64)[None]
+        pending[:history] = pending[self.config.hop:]  # overlapping rows: numpy copies via a buffer
+        return frame
+
 
 class StreamingIstft:
     """Samples completed so far: `process(frames complex (nb_frames, nb_channels, nb_bins)) -> float32
@@ -154,6 +175,7 @@ class StreamingIstft:
         # Overlap tail: the part of past frames that lies after the samples already returned.
         self._tail = np.zeros((config.latency_samples, nb_channels), dtype=np.float64)
         self._work = np.zeros((2 * config.n_fft, nb_channels), dtype=np.float64)  # grows to the largest block
+        self._segment = np.zeros((nb_channels, config.n_fft), dtype=np.float64)  # the one-frame path's
         self.reset()
 
     def reset(self) -> None:
@@ -166,6 +188,8 @@ class StreamingIstft:
         nb_out = nb_frames * hop
         if nb_frames == 0:
             return np.zeros((0, self.nb_channels), dtype=np.float32)
+        if nb_frames == 1:
+            return self.process_frame(frames[0])
         # (nb_frames, nb_channels, n_fft) -> (nb_frames, n_fft, nb_channels) windowed time segments.
         segments = (np.fft.irfft(frames, n=n_fft, axis=-1) * self._window).transpose(0, 2, 1)
         total = nb_out + history
@@ -180,6 +204,20 @@ class StreamingIstft:
             work[r * hop : r * hop + nb_out] += part
         self._tail[:] = work[nb_out:]
         return work[:nb_out].astype(np.float32)
+
+    def process_frame(self, frame: np.ndarray) -> np.ndarray:
+        """`process` for one frame complex `(nb_channels, nb_bins)` (live input, one hop per call),
+        unchecked: the same numbers as the general path (each output sample is the tail plus one windowed
+        sample, added once), with no overlap-add loop. -> float32 `(hop, nb_channels)`."""
+        hop, n_fft, history = self.config.hop, self.config.n_fft, self.config.latency_samples
+        segment = self._segment  # (nb_channels, n_fft)
+        np.multiply(np.fft.irfft(frame, n=n_fft, axis=-1), self._window, out=segment)
+        work = self._work[:n_fft]
+        work[:history] = self._tail
+        work[history:] = 0.0
+        work += segment.T
+        self._tail[:] = work[hop:]
+        return work[:hop].astype(np.float32)
 
 
 def stft(x: np.ndarray, config: StftConfig = DEFAULT_CONFIG) -> np.ndarray:

@@ -115,6 +115,7 @@ class StreamingSeparator:
         self._state_inputs = [spec.input_name for spec in model.states]
         self._output_names = ["masks"] + [spec.output_name for spec in model.states]
         self._feeds: dict[str, np.ndarray] = {}
+        self._mask_shape = (nb_stems, self.nb_channels, self.nb_bins)
         self.reset()
 
     def reset(self) -> None:
@@ -131,11 +132,25 @@ class StreamingSeparator:
         The same as `synthesise(*analyse(mix))`; a long `mix` is taken `max_frames` hops at a time so the
         spectra in flight stay small.
         """
+        if mix.shape[0] == self.hop and self._stft.on_hop_boundary:
+            return self._process_hop(mix)
         step = self.max_frames * self.hop
         if mix.shape[0] <= step:
             return self.synthesise(*self.analyse(mix))
         parts = [self.synthesise(*self.analyse(mix[i:i + step])) for i in range(0, mix.shape[0], step)]
         return np.concatenate(parts)
+
+    def _process_hop(self, mix: np.ndarray) -> np.ndarray:
+        """`process` for one hop on a hop boundary, as live input is streamed: the same calls on the same
+        buffers as the general path (so the same numbers), without its per-stage checks and dispatch."""
+        if mix.ndim != 2 or mix.shape[1] != self.nb_channels or mix.dtype.kind != "f":
+            raise ValueError(f"expected mix of shape (nb_samples, {self.nb_channels}), got {mix.shape} "
+                             f"{mix.dtype}")
+        frames = self._stft.process_hop(mix)  # (1, nb_channels, nb_bins) complex64
+        masks = self._run_model(frames)  # (1, nb_stems, nb_channels, nb_bins)
+        stem_frames = np.multiply(masks, frames[:, None], out=self._stem_frames[:1])  # apply_masks' product
+        samples = self._istft.process_frame(stem_frames.reshape(-1, self.nb_bins))
+        return samples.reshape(self.hop, len(self.stems), self.nb_channels)
 
     def analyse(self, mix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """First half of `process`: the new STFT frames of `mix` and the model's masks for them.
@@ -195,8 +210,9 @@ class StreamingSeparator:
         np.abs(chunk, out=mag[0])
         self._feeds["mag"] = mag
         outputs = self._session.run(self._output_names, self._feeds)
+        feeds = self._feeds
         for name, value in zip(self._state_inputs, outputs[1:], strict=True):
-            self._feeds[name] = value
+            feeds[name] = value
         masks = outputs[0]
-        assert masks.shape == (1, n, len(self.stems), self.nb_channels, self.nb_bins), (masks.shape, n)
+        assert masks.shape[1] == n and masks.shape[2:] == self._mask_shape, (masks.shape, n)
         return masks[0]

@@ -262,3 +262,30 @@ def test_speed_benchmark_prints_per_hop_and_offline_figures(tiny_model_path, cap
     speed_main([tiny_model_path, "--hops", "20", "--seconds", "1"])
     out = capsys.readouterr().out
     assert "per hop (11.6 ms of audio): median" in out and "x real time over 1 s" in out
+
+
+@pytest.mark.parametrize("which", ["tiny_model_path", "tiny_live_model_path"])
+def test_one_hop_per_call_takes_the_fast_path_and_equals_the_staged_path_and_offline(which, request):
+    # Live input comes one hop per call: `process` then runs `_process_hop`, which must give exactly what
+    # the staged path (`synthesise(*analyse(...))`, used offline) gives for the same hops, and what
+    # separate_array gives to float rounding. Blocks off the hop grid in between take the general path on the
+    # same state.
+    model = load_model(request.getfixturevalue(which))
+    hop, latency = model.info.hop, model.info.latency_samples
+    mix = music_like(60 * hop, seed=9)
+    sizes = [hop] * 20 + [1, hop - 1] + [hop] * 10 + [2 * hop + 3, hop - 3] + [hop] * 26
+    assert sum(sizes) == mix.shape[0]
+    fast, staged = model.new_stream(), model.new_stream()
+    fast_parts, staged_parts, start = [], [], 0
+    for size in sizes:
+        block = mix[start:start + size]
+        fast_parts.append(fast.process(block))
+        staged_parts.append(staged.synthesise(*staged.analyse(block)))
+        start += size
+    fast_out, staged_out = np.concatenate(fast_parts), np.concatenate(staged_parts)
+    np.testing.assert_array_equal(fast_out, staged_out)
+    offline = separate_array(model, mix)
+    aligned = fast_out[latency:]
+    np.testing.assert_allclose(aligned, offline[:aligned.shape[0]], rtol=0, atol=TOLERANCE)
+    with pytest.raises(ValueError, match="nb_samples, 2"):
+        fast.process(np.zeros((hop, 1), np.float32))

@@ -120,3 +120,36 @@ def test_bad_shapes_and_dtypes_name_expected_and_received() -> None:
         synthesis.process(np.zeros((4, 2, 1025), np.float32))
     with pytest.raises(ValueError, match=r"\(nb_samples, nb_channels\), got \(2, 3, 4\)"):
         stft(np.zeros((2, 3, 4), np.float32))
+
+
+@pytest.mark.parametrize("config", [LOW_LATENCY_CONFIG, DEFAULT_CONFIG], ids=str)
+def test_one_hop_per_call_gives_the_frames_of_one_call_bit_for_bit(config: StftConfig) -> None:
+    # Live input comes one hop per call and takes StreamingStft's one-hop path; blocks off the hop grid
+    # between them take the general path on the same state.
+    hop = config.hop
+    x = np.random.default_rng(11).uniform(-1.0, 1.0, (40 * hop + 7, 2)).astype(np.float32)
+    sizes = [hop] * 6 + [1, hop - 1] + [hop] * 5 + [3 * hop + 5, hop - 5] + [hop] * 10
+    analysis, start, parts = StreamingStft(config, 2), 0, []
+    for size in sizes + [x.shape[0]]:
+        parts.append(analysis.process(x[start:start + size]))
+        start += size
+    np.testing.assert_array_equal(np.concatenate(parts), StreamingStft(config, 2).process(x))
+
+
+@pytest.mark.parametrize("config", [LOW_LATENCY_CONFIG, DEFAULT_CONFIG], ids=str)
+def test_one_frame_per_call_is_the_overlap_add_by_definition_bit_for_bit(config: StftConfig) -> None:
+    # Reference: frame k's windowed irfft added, frame by frame in order, at k * hop of a float64 signal
+    # (the order in which one frame per call accumulates each sample).
+    nb_channels, hop, n_fft = 8, config.hop, config.n_fft
+    rng = np.random.default_rng(12)
+    shape = (30, nb_channels, config.nb_bins)
+    frames = (rng.standard_normal(shape) + 1j * rng.standard_normal(shape)).astype(np.complex64)
+    synthesis = StreamingIstft(config, nb_channels)
+    streamed = np.concatenate([synthesis.process(frames[k:k + 1]) for k in range(frames.shape[0])])
+    reference = np.zeros((frames.shape[0] * hop + n_fft, nb_channels))
+    for k in range(frames.shape[0]):
+        reference[k * hop:k * hop + n_fft] += (np.fft.irfft(frames[k], n=n_fft) * config.synthesis_window()).T
+    np.testing.assert_array_equal(streamed, reference[:streamed.shape[0]].astype(np.float32))
+    # ... and many frames per call (another summation order) agree to float32 rounding.
+    batched = StreamingIstft(config, nb_channels).process(frames)
+    np.testing.assert_allclose(streamed, batched, rtol=0, atol=1e-6 * np.abs(batched).max())

@@ -98,6 +98,8 @@ def test_quick_bench_writes_every_row(tiny_model_path, tmp_path, capsys):
 
     live = [row["name"] for row in rows if row["table"] == "live"]  # the bundled models, block 128 (quick)
     assert live == ["default.onnx, block 128", "live.onnx, block 128", "HS-TasNet (published)"], live
+    compute = [row["name"] for row in rows if row["table"] == "live-compute"]
+    assert compute == ["default.onnx", "live.onnx"], compute
 
     quality = {row["name"].split(":")[0]: row for row in rows if row["table"] == "quality"}
     assert set(quality) == {"floor", "demixui (tiny.onnx)", "ceiling"}
@@ -254,6 +256,15 @@ def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_secti
                      "--json", str(tmp_path / "b.json"), "--markdown", str(markdown)]) == 0
     rows = json.loads((tmp_path / "b.json").read_text())["rows"]
     check_rows(rows)
+    # Each model's compute per hop alone (CPU time, one hop per call), then the JACK rows.
+    compute = [row for row in rows if row["table"] == "live-compute"]
+    assert [row["name"] for row in compute] == ["tiny.onnx", "tiny-live.onnx"]
+    for row in compute:
+        figures = row["figures"]
+        assert row["reason"] is None and 0 < figures["hop_p50_pct"] <= figures["hop_p99_pct"], row
+        assert figures["hop_p99_pct"] <= figures["hop_max_pct"] and figures["hops"] > 100, row
+    assert compute[1]["figures"]["hop_budget_ms"] == pytest.approx(1000 * 128 / RATE)
+    rows = [row for row in rows if row["table"] == "live"]
     names = [row["name"] for row in rows]
     assert names == ["tiny.onnx, block 64", "tiny-live.onnx, block 64", "tiny.onnx, block 128",
                      "tiny-live.onnx, block 128", "HS-TasNet (published)"]
@@ -276,4 +287,5 @@ def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_secti
     assert text.count(f"## {SECTION}") == 1
     assert "old tables" in text and "## Clicks under load\n\nkept" in text
     assert "--live-only" in text and "| tiny-live.onnx, block 64 | 8.7 | " in text
+    assert "### Compute per model hop" in text and "| tiny-live.onnx | 2.90 | " in text
     assert "Live input, JACK dummy server" in capsys.readouterr().out

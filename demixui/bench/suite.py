@@ -139,7 +139,7 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
         rows += measure_cores(options.models[0], mix, SAMPLE_RATE, options.cores_seconds, log)
         return _report(options, machine, audio_source, mix, mix, wall, cpu, rows), rows
     if options.live_only:
-        rows += _live_rows(options, log)
+        rows += _live_rows(options, mix, log)
         return _report(options, machine, audio_source, mix, mix, wall, cpu, rows), rows
     for model_path in options.models:
         log(f"ours: {model_path or 'the shipped model'} on {mix.shape[0] / SAMPLE_RATE:.0f} s of audio ...")
@@ -160,15 +160,17 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     log("quality: floor, model and ceiling on the test set ...")
     rows += measure_quality(first_model, options.test_set, options.eval_tracks)
     rows += measure_cores(first_model, mix, SAMPLE_RATE, options.cores_seconds, log)
-    rows += _live_rows(options, log)
+    rows += _live_rows(options, mix, log)
     return _report(options, machine, audio_source, mix, peer_mix, wall, cpu, rows), rows
 
 
-def _live_rows(options: BenchOptions, log: Callable[[str], None]) -> list[Row]:
-    from demixui.bench.live import bundled_models, measure_live
+def _live_rows(options: BenchOptions, mix: np.ndarray, log: Callable[[str], None]) -> list[Row]:
+    """The live section: each model's compute per hop on the bench audio, then the JACK rows."""
+    from demixui.bench.live import bundled_models, measure_hop_compute, measure_live
 
     models = options.live_models or bundled_models()
-    return measure_live(models, options.live_blocksizes, options.live_seconds, log)
+    return (measure_hop_compute(models, mix, log)
+            + measure_live(models, options.live_blocksizes, options.live_seconds, log))
 
 
 def _json_value(value):

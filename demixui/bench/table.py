@@ -51,6 +51,14 @@ TABLES: dict[str, tuple[str, list[tuple[str, str, str]]]] = {
         ("seconds", "run (s)", "{:.0f}"),
         ("load_1min", "load after", "{:.1f}"),
     ]),
+    "live-compute": ("Compute per model hop, one hop per call, one thread (CPU time), per model", [
+        ("hop_budget_ms", "hop budget (ms)", "{:.2f}"),
+        ("hop_p50_pct", "hop p50 (% budget)", "{:.1f}"),
+        ("hop_p99_pct", "hop p99 (% budget)", "{:.1f}"),
+        ("hop_max_pct", "hop max (% budget)", "{:.1f}"),
+        ("hops", "hops", "{:.0f}"),
+        ("load_1min", "load after", "{:.1f}"),
+    ]),
     "cores": ("Offline separation per number of cores (wall clock, `separate --jobs N`)", [
         ("cores", "cores", "{:.0f}"),
         ("speed_x", "x real time", "{:.1f}"),

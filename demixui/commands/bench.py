@@ -154,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     from demixui.bench.cores import render_section, replace_section
     from demixui.bench.document import kept_sections, render_document, write_text_atomic
     from demixui.bench.live import SECTION as LIVE_SECTION
+    from demixui.bench.live import TABLES as LIVE_TABLES
     from demixui.bench.live import render_section as render_live
     from demixui.bench.machine import machine_line
     from demixui.bench.suite import run_bench
@@ -183,14 +184,14 @@ def run(args: argparse.Namespace) -> int:
         previous = Path(args.markdown).read_text(encoding="utf-8") if Path(args.markdown).is_file() else ""
         cores = render_section([row for row in rows if row.table == "cores"], machine_line(report["machine"]),
                                command)
-        live = render_live([row for row in rows if row.table == "live"], machine_line(report["machine"]),
+        live = render_live([row for row in rows if row.table in LIVE_TABLES], machine_line(report["machine"]),
                            command)
         if args.cores_only:  # the rest of the file stays as it was
             write_text_atomic(args.markdown, replace_section(previous, cores))
         elif args.live_only:
             write_text_atomic(args.markdown, replace_section(previous, live, LIVE_SECTION))
         else:
-            text = render_document(report, [row for row in rows if row.table not in ("cores", "live")],
+            text = render_document(report, [row for row in rows if row.table not in ("cores", *LIVE_TABLES)],
                                    command)
             kept = kept_sections(previous, also=(CORES_SECTION, LIVE_SECTION))  # other tools' sections stay
             write_text_atomic(args.markdown, text + "\n\n" + live + "\n\n" + cores

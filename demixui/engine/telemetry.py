@@ -12,8 +12,23 @@ def inference_stats(times_s: np.ndarray, hop_budget_ms: float) -> tuple[float, f
     if times_s.size == 0:
         return 0.0, 0.0, 0.0, 0.0
     ms = times_s * 1000.0
-    p50, p99 = np.percentile(ms, [50, 99])
-    return float(p50), float(p99), float(ms.max()), float(ms.mean() / hop_budget_ms)
+    p50, p99 = percentiles(ms, (50.0, 99.0))
+    return p50, p99, float(ms.max()), float(ms.mean() / hop_budget_ms)
+
+
+def percentiles(values: np.ndarray, qs: tuple[float, ...]) -> list[float]:
+    """`np.percentile(values, qs)` (its default, linear interpolation) from one `np.partition`: the same
+    numbers for a fifth of the time (np.percentile's Python layers cost ~0.6 ms per call, and the window asks
+    for a snapshot 40 times a second)."""
+    n = values.size
+    positions = [q / 100.0 * (n - 1) for q in qs]
+    below = [int(p) for p in positions]
+    parted = np.partition(values, sorted({k for b in below for k in (b, min(b + 1, n - 1))}))
+    result = []
+    for position, low in zip(positions, below, strict=True):
+        a, b = float(parted[low]), float(parted[min(low + 1, n - 1)])
+        result.append(a + (b - a) * (position - low))
+    return result
 
 
 def engine_state(engine) -> str:

@@ -108,6 +108,16 @@ class SeekSlider(QSlider):
             return
         super().mousePressEvent(event)
 
+    def show_position(self, value: int) -> None:
+        """Move to `value` (ms) when that moves the handle by a pixel: a slider repaints on every new value,
+        with its style-sheet groove and the transport panel behind it, and playback moves it on every UI
+        tick, mostly by less than a pixel."""
+        span = max(1, self.width())
+        low, high = self.minimum(), self.maximum()
+        if value in (low, high) or (QStyle.sliderPositionFromValue(low, high, value, span)
+                                    != QStyle.sliderPositionFromValue(low, high, self.value(), span)):
+            self.setValue(value)
+
 
 def _button(icon: str, tooltip: str, checkable: bool = False) -> QPushButton:
     button = QPushButton()
@@ -222,6 +232,6 @@ class TransportBar(QFrame):
             maximum = 0 if live else int(snap.duration_s * 1000)
             if self.seek.maximum() != maximum:
                 self.seek.setMaximum(maximum)
-            self.seek.setValue(0 if live else int(snap.position_s * 1000))
+            self.seek.show_position(0 if live else int(snap.position_s * 1000))
         position = self.seek.value() / 1000.0 if self.seek.isSliderDown() else snap.position_s
         self.time_label.setText(f"{format_time(position)} / {format_time(snap.duration_s)}")

@@ -9,6 +9,8 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from demixui.ui.style import PANEL, opaque_widget_event
+
 METER_FLOOR_DB = -60.0
 METER_CEIL_DB = 12.0  # the faders' range, so one dB scale beside a strip reads for both
 PEAK_HOLD_S = 1.2
@@ -22,22 +24,36 @@ def db_to_fraction(db: float) -> float:
 
 
 class LevelMeter(QWidget):
-    """One or more vertical bars. `set_levels(rms_db, peak_db)` takes one value per bar, in dBFS."""
+    """One or more vertical bars. `set_levels(rms_db, peak_db)` takes one value per bar, in dBFS.
 
-    def __init__(self, colour: str, nb_bars: int = 1, padding_px: int = 0, parent: QWidget | None = None):
+    Opaque: it fills its whole rectangle with `background` (the panel's colour, which it sits on), so a
+    repaint (up to 40 a second) paints this widget alone; a transparent one had Qt repaint the strip, the
+    panel (its rounded, style-sheet border) and the window behind it each time."""
+
+    def __init__(self, colour: str, nb_bars: int = 1, padding_px: int = 0, parent: QWidget | None = None,
+                 background: str = PANEL):
         """`padding_px`: blank space above and below, to line the scale up with a fader's handle travel."""
         super().__init__(parent)
         self._padding = float(padding_px)
         self._drawn: tuple[int, ...] = ()
         self._bar: QPixmap | None = None
+        self._background = QColor(background)
         self._trough = QColor("#23272f")
         self._colour = QColor(colour)
+        self._peak_colour = self._colour.lighter(130)
+        self._hold_colours = (QColor("#e6e8ee"), QColor("#ff5a5a"))  # at or below 0 dB, above
+        self._zero_db_colour = QColor(255, 255, 255, 60)
         self._rms = [-math.inf] * nb_bars
         self._peak = [-math.inf] * nb_bars
         self._hold = [-math.inf] * nb_bars
         self._hold_time = [0.0] * nb_bars
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(80)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        opaque_widget_event(self, event)
+        return handled
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(8 + 7 * len(self._rms), 200)
@@ -78,6 +94,7 @@ class LevelMeter(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
+        painter.fillRect(self.rect(), self._background)  # every pixel: the widget is opaque
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
         nb_bars = len(self._rms)
         gap = 2.0
@@ -94,12 +111,11 @@ class LevelMeter(QWidget):
             source = QRectF(0, top, bar.width(), bar.height() - top)
             painter.drawPixmap(QRectF(x, top, width, height - top), bar, source)
             peak_y = height * (1.0 - db_to_fraction(self._peak[i]))
-            painter.fillRect(QRectF(x, peak_y, width, 1.5), self._colour.lighter(130))
+            painter.fillRect(QRectF(x, peak_y, width, 1.5), self._peak_colour)
             if math.isfinite(self._hold[i]) and self._hold[i] > METER_FLOOR_DB:
                 hold_y = height * (1.0 - db_to_fraction(self._hold[i]))
-                hold_colour = QColor("#ff5a5a") if self._hold[i] > 0.0 else QColor("#e6e8ee")
-                painter.fillRect(QRectF(x, hold_y, width, 2.0), hold_colour)
-        painter.fillRect(QRectF(0, zero_db_y, self.width(), 1.0), QColor(255, 255, 255, 60))
+                painter.fillRect(QRectF(x, hold_y, width, 2.0), self._hold_colours[self._hold[i] > 0.0])
+        painter.fillRect(QRectF(0, zero_db_y, self.width(), 1.0), self._zero_db_colour)
         painter.end()
 
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from demixui.ui.style import ACCENT, DANGER, OK, WARNING
+from demixui.ui.style import ACCENT, DANGER, OK, PANEL, WARNING, opaque_widget_event
 
 FLASH_S = 0.8
 
@@ -32,12 +32,20 @@ def _num(value: float) -> str:
 
 
 class ElidedLabel(QLabel):
-    """A one-line label that ends in "…" when narrow instead of widening its panel; the tooltip has it all."""
+    """A one-line label that ends in "…" when narrow instead of widening its panel; the tooltip has it all.
+    Opaque (it fills its rectangle with the panel's colour), so a new text repaints the label alone, not the
+    panel and window behind it: the monitor's figures change on most UI ticks."""
 
     def __init__(self, name: str):
         super().__init__()
         self.setObjectName(name)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._background = QColor(PANEL)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        opaque_widget_event(self, event)
+        return handled
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         if text != super().text():
@@ -46,10 +54,32 @@ class ElidedLabel(QLabel):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
+        painter.fillRect(self.rect(), self._background)
         painter.setPen(self.palette().color(self.foregroundRole()))
         text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, self.width())
         painter.drawText(self.rect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), text)
         painter.end()
+
+
+class PanelLabel(QLabel):
+    """A QLabel that paints the panel's colour under its text and is opaque (see ElidedLabel): for the
+    figures that change on most UI ticks (total latency, ring fill)."""
+
+    def __init__(self, text: str, name: str):
+        super().__init__(text)
+        self.setObjectName(name)
+        self._background = QColor(PANEL)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        opaque_widget_event(self, event)
+        return handled
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), self._background)
+        painter.end()
+        super().paintEvent(event)
 
 
 def _label(text: str = "", name: str = "Figure") -> QLabel:
@@ -60,14 +90,21 @@ def _label(text: str = "", name: str = "Figure") -> QLabel:
 
 class FillBar(QWidget):
     """A thin bar showing a fraction 0..1, coloured by how close it is to full. Cheaper than QProgressBar,
-    whose setValue() repaints synchronously (GIL held) on every change."""
+    whose setValue() repaints synchronously (GIL held) on every change. Opaque, like ElidedLabel."""
 
     def __init__(self, coloured: bool = False):
         super().__init__()
+        self._background = QColor(PANEL)
+        self._trough = QColor("#252932")
         self.fraction = 0.0
         self.coloured = coloured  # green -> amber at 60 % -> red at 100 % (a budget); else the accent colour
         self.setFixedHeight(6)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def event(self, event) -> bool:
+        handled = super().event(event)
+        opaque_widget_event(self, event)
+        return handled
 
     def colour(self) -> str:
         if not self.coloured:
@@ -85,9 +122,10 @@ class FillBar(QWidget):
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
+        painter.fillRect(self.rect(), self._background)  # the rounded corners' surroundings
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(QColor("#252932"))
+        painter.setBrush(self._trough)
         painter.drawRoundedRect(QRectF(self.rect()), 3, 3)
         self._painted_colour = self.colour()
         width = min(1.0, self.fraction) * self.width()
@@ -131,7 +169,7 @@ class MonitorPanel(QFrame):
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("Panel")
-        self.total_latency = _label("–", "BigFigure")
+        self.total_latency = PanelLabel("–", "BigFigure")
         self.total_latency.setToolTip("Total output latency: model (algorithmic) + buffered audio + device")
         self.latency_breakdown = ElidedLabel("Dim")
         self.inference = ElidedLabel("Figure")
@@ -152,7 +190,7 @@ class MonitorPanel(QFrame):
         self.device_underruns = UnderrunCounter("The sound device ran dry (device underruns)")
         self.ring_fill = FillBar()
         self.ring_fill.setToolTip("How full the separated-audio buffer is")
-        self.ring_label = _label("", "Figure")
+        self.ring_label = PanelLabel("", "Figure")
         self.details = ElidedLabel("Dim")
 
         latency = QVBoxLayout()

@@ -24,6 +24,7 @@ from PySide6.QtGui import QImage, QPixmap, QTransform
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
+    QGraphicsItem,
     QGraphicsPixmapItem,
     QGraphicsView,
     QHBoxLayout,
@@ -40,6 +41,7 @@ from demixui.ui.style import (
     SPECTROGRAM_GAMMA,
     SPECTROGRAM_LEVELS_DB,
     TEXT_DIM,
+    keep_opaque,
 )
 
 HISTORY_S = 6.0
@@ -104,6 +106,9 @@ class SpectrogramView(QFrame):
             axis.setPen(pg.mkPen(PANEL_BORDER))
             axis.setTextPen(pg.mkPen(TEXT_DIM))
             axis.setStyle(tickLength=4)  # ticks outside the image: the axes need no repaint when it scrolls
+            # ... but Qt's repaint of the scrolled image reaches a pixel into them: each is drawn from a
+            # cached pixmap (in C++), not by pyqtgraph's Python paint() each tick, until its ticks change.
+            axis.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         # Fixed levels and a colour map set once: level (dB) -> 0..255 -> colour, the same mapping always.
         self.levels = SPECTROGRAM_LEVELS_DB
         self._colours = colour_table(spectrogram_colormap())
@@ -112,6 +117,7 @@ class SpectrogramView(QFrame):
         self.item = QGraphicsPixmapItem()
         self.item.setTransformationMode(Qt.TransformationMode.FastTransformation)
         self.plot.addItem(self.item)
+        keep_opaque(self.plot.viewport())  # its background brush fills it: no panel repainted behind a scroll
         self._render()
         self._apply_geometry()
 
@@ -175,16 +181,27 @@ class SpectrogramView(QFrame):
         assert nb_bands == self.image.shape[1], (columns.shape, self.image.shape)
         shown = columns[-self.nb_columns :]
         nb_shown = shown.shape[0]
-        self.image[: self.nb_columns - nb_shown] = self.image[nb_shown:]  # scroll left; numpy handles overlap
-        self.image[self.nb_columns - nb_shown :] = shown
-        self._render()
+        keep = self.nb_columns - nb_shown
+        self.image[:keep] = self.image[nb_shown:]  # scroll left; numpy handles overlap
+        self.image[keep:] = shown
+        # The pixels scroll too; only the new columns are coloured (not the whole 6 s each tick).
+        self._pixels[:, :keep] = self._pixels[:, nb_shown:]
+        self._colour_columns(keep)
+        self._show_pixels()
         self.columns_received += nb_new
 
-    def _render(self) -> None:
-        """dB image -> colour pixels -> the pixmap item (a few hundred microseconds of numpy)."""
+    def _colour_columns(self, first: int) -> None:
+        """dB image columns `first:` -> colour pixels (level -> 0..255 -> colour, always the same map)."""
         low, high = self.levels
-        index = np.clip((self.image.T[::-1] - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
-        np.take(self._colours, index, out=self._pixels)
+        index = np.clip((self.image[first:].T[::-1] - low) * (255.0 / (high - low)), 0, 255).astype(np.uint8)
+        np.take(self._colours, index, out=self._pixels[:, first:])
+
+    def _render(self) -> None:
+        """The whole dB image -> colour pixels -> the pixmap item."""
+        self._colour_columns(0)
+        self._show_pixels()
+
+    def _show_pixels(self) -> None:
         height, width = self._pixels.shape
         image = QImage(self._pixels.data, width, height, 4 * width, QImage.Format.Format_RGB32)
         self.item.setPixmap(QPixmap.fromImage(image))  # fromImage copies: _pixels may change next tick

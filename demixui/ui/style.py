@@ -141,3 +141,34 @@ QSlider::add-page:vertical {{ background: {colour}; border-radius: 3px; }}
 QSlider::sub-page:vertical {{ background: #2a2e37; border-radius: 3px; }}
 QSlider::handle:vertical {{ background: {colour}; border: 2px solid #0d0f14; }}
 """
+
+
+
+def opaque_widget_event(widget, event) -> None:
+    """Call after QWidget.event in the `event()` of a widget that paints every pixel of its rectangle (the
+    panel's colour, then what it shows): marks it opaque again after the style sheet's (re)polish, which
+    clears WA_OpaquePaintEvent (the panels' `QWidget { background-color: transparent }` rule). An opaque
+    widget is repainted alone; a transparent one also has Qt repaint its parents behind it (the panel's
+    rounded border, the window's background) each time, which for the meters and figures is most UI ticks."""
+    from PySide6.QtCore import QEvent, Qt
+
+    if event.type() in (QEvent.Type.Polish, QEvent.Type.StyleChange):  # both follow a (re)polish
+        widget.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+
+
+def keep_opaque(widget) -> None:
+    """Mark a widget we do not subclass (a graphics view's viewport) opaque, as `opaque_widget_event` does;
+    it must paint every pixel. A filter sets the attribute again at its first paint after a (re)polish."""
+    from PySide6.QtCore import QEvent, QObject, Qt
+
+    opaque = Qt.WidgetAttribute.WA_OpaquePaintEvent
+
+    class _KeepOpaque(QObject):
+        def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+            if event.type() == QEvent.Type.Paint and not watched.testAttribute(opaque):
+                watched.setAttribute(opaque)
+            return False
+
+    widget.setAttribute(opaque)
+    keeper = _KeepOpaque(widget)  # owned by the widget: it lives as long as the widget does
+    widget.installEventFilter(keeper)

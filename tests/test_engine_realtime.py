@@ -75,3 +75,21 @@ def test_callback_allocates_no_arrays_on_any_path(tiny_model_path, tmp_path, mon
         assert max(peaks) < 4096, peaks
     finally:
         engine.close()
+
+
+def test_engine_hands_the_gil_over_within_a_fraction_of_a_millisecond(tiny_model_path):
+    """The inference worker waits for the GIL each time it comes back from onnxruntime or numpy; beside a
+    thread running Python it waits up to the switch interval (Python's default 5 ms), several times a hop.
+    The engine shortens it for the whole process (its effect on the hop's p99 is in BENCHMARKS.md)."""
+    import sys
+
+    from demixui.engine.engine import SWITCH_INTERVAL_S
+
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        with Engine(tiny_model_path, backend="null-fast", blocksize=256):
+            assert sys.getswitchinterval() == pytest.approx(SWITCH_INTERVAL_S, abs=1e-6)
+        assert SWITCH_INTERVAL_S <= 0.0005
+    finally:
+        sys.setswitchinterval(previous)

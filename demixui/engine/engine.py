@@ -33,6 +33,13 @@ from demixui.errors import DemixError, DeviceError
 
 BACKENDS = ("portaudio", "null", "null-fast")
 RETIRED_KEPT = 7  # old sessions kept alive after a switch (the callback may be rendering one's fade-out)
+# How long a thread running Python keeps the GIL from one that waits for it (Python's default: 5 ms). The
+# inference worker gives up the GIL in every onnxruntime and numpy call and then waits to get it back, several
+# times a hop, while the window's thread, the analysis thread or any plugin's pure-Python loop holds it.
+# Measured beside a busy pure-Python thread at block 64 on the loaded 2-core machine (BENCHMARKS.md, "Clicks
+# under load"): per-hop inference p99 19.7 ms at 1 ms, 11.5 ms at 0.2 ms (the hop's budget is 11.6 ms), with
+# no change in the window's frame rate or the process's CPU use.
+SWITCH_INTERVAL_S = 0.0002
 
 
 def check_blocksize(frames: int) -> int:
@@ -99,10 +106,10 @@ class Engine:
         self.analysis = Analysis(self, self.playback, STEMS, self.sample_rate)
         self.worker = InferenceWorker(self, self._model)
         self.reader = FileReader(self)
-        # The Python fallback callback needs the GIL: make the other threads hand it over often, and keep the
-        # collector off the start-up objects (a full collection would otherwise walk them in whichever thread
-        # triggers it). The native callback needs neither, and the worker loses nothing by them.
-        sys.setswitchinterval(0.001)
+        # The inference worker (and the Python fallback callback) need the GIL back soon whenever another
+        # thread holds it: see SWITCH_INTERVAL_S. And keep the collector off the start-up objects (a full
+        # collection would otherwise walk them in whichever thread triggers it).
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
         for part in (self.worker, self.reader, self.analysis):
             part.start()
         try:

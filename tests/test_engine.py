@@ -470,3 +470,18 @@ def test_live_input_on_another_clock_keeps_latency_bounded_without_clicks(model,
     assert max(buffers) <= target + 8 * 256 and min(buffers) >= 0
     natural = np.abs(np.diff(tones, axis=0)).max()
     assert np.abs(np.diff(out[:4 * SR], axis=0)).max() <= 1.5 * natural
+
+
+def test_snapshot_percentiles_are_numpys():
+    """The snapshot's p50/p99 come from one np.partition (np.percentile's Python layers cost more than the
+    rest of a snapshot): the same numbers as np.percentile's linear interpolation, at any size."""
+    from demixui.engine.telemetry import percentiles
+
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 3, 7, 100, 2047, 2048):
+        for trial in range(20):
+            values = rng.gamma(2.0, 1.5, n)
+            if trial % 4 == 0:
+                values = np.round(values, 1)  # ties
+            expected = np.percentile(values, [50, 99])
+            np.testing.assert_allclose(percentiles(values, (50.0, 99.0)), expected, rtol=1e-12, atol=0)

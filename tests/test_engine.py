@@ -485,3 +485,34 @@ def test_snapshot_percentiles_are_numpys():
                 values = np.round(values, 1)  # ties
             expected = np.percentile(values, [50, 99])
             np.testing.assert_allclose(percentiles(values, (50.0, 99.0)), expected, rtol=1e-12, atol=0)
+
+
+def test_analysis_levels_and_columns_equal_the_plain_formulas():
+    """The analysis thread computes in place (a circular level window, band maxima by reduceat); the levels
+    and spectrogram columns are those of the plain formulas: the last LEVEL_WINDOW frames rolled into place,
+    and each band's loudest bin gathered. Chunks of awkward sizes, longer than the window too."""
+    from demixui.engine.analysis import LEVEL_WINDOW, SPEC_FFT, SPEC_HOP, Analysis, db
+
+    analysis = Analysis(None, object(), STEMS, 44100)
+    rng = np.random.default_rng(0)
+    played = np.zeros((0, 12), np.float32)
+    for size in (1, 64, 65, 2047, 2048, 2049, 5000, 300, 7):
+        chunk = (rng.standard_normal((size, 12)) * rng.uniform(0.01, 0.5, 12)).astype(np.float32)
+        analysis._update_levels(chunk)
+        analysis._update_spectrogram(chunk)
+        played = np.concatenate([played, chunk])
+        recent = np.concatenate([np.zeros((LEVEL_WINDOW, 12), np.float32), played])[-LEVEL_WINDOW:]
+        stems = recent[:, 4:].reshape(LEVEL_WINDOW, -1, 2)
+        rms, peak, out_peak = analysis.levels
+        np.testing.assert_allclose(rms, db(np.mean(stems.astype(np.float64) ** 2, axis=(0, 2))), atol=1e-4)
+        np.testing.assert_array_equal(peak, db(np.max(np.abs(stems), axis=(0, 2)).astype(np.float64) ** 2))
+        out_expected = db(np.max(np.abs(recent[:, 0:2]), axis=0).astype(np.float64) ** 2)
+        np.testing.assert_array_equal(out_peak, out_expected)
+    mono = np.concatenate([played[:, 0:1] + played[:, 1:2], played[:, 2:3] + played[:, 3:4],
+                           played[:, 4::2] + played[:, 5::2]], axis=1) * 0.5
+    count = analysis.column_count
+    assert count == (played.shape[0] - SPEC_FFT) // SPEC_HOP + 1
+    for k in (0, 1, count // 2, count - 1):
+        frame = mono[k * SPEC_HOP:k * SPEC_HOP + SPEC_FFT].T * analysis._window
+        power = np.abs(np.fft.rfft(frame, axis=1)) ** 2 / analysis._ref_power
+        np.testing.assert_array_equal(analysis._columns[:, k], db(power[:, analysis._bands].max(axis=2)))

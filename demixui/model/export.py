@@ -62,6 +62,7 @@ def metadata(model: Separator, training_data: str, model_version: str) -> dict:
         "state_names": inputs,
         "training_data": training_data,
         "model_version": model_version,
+        "weights": "float32",  # "int8" once `demixui.model.quantize` has made it so
         "demixui_version": __version__,
         "architecture": {
             "name": "conv-lstm-mask",
@@ -74,17 +75,9 @@ def metadata(model: Separator, training_data: str, model_version: str) -> dict:
 
 def validation_magnitudes(model: Separator, seconds: float = VALIDATION_SECONDS, seed: int = 0) -> np.ndarray:
     """Magnitudes (1, nb_frames, 2, nb_bins) of a fixed test signal: tones, a bass line, noise bursts."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * SAMPLE_RATE)
-    t = np.arange(n) / SAMPLE_RATE
-    audio = 0.2 * np.sin(2 * np.pi * 220 * t) + 0.3 * np.sin(2 * np.pi * 55 * t * (1 + 0.1 * np.sin(t)))
-    bursts = (np.sin(2 * np.pi * 2 * t) > 0.7) * rng.standard_normal(n) * 0.3
-    stereo = np.stack([audio + bursts, 0.7 * audio - bursts], axis=0).astype(np.float32)  # (2, n)
-    config = model.config
-    window = torch.hann_window(config.n_fft)
-    padded = torch.nn.functional.pad(torch.from_numpy(stereo), (config.n_fft - config.hop, 0))
-    spec = torch.stft(padded, config.n_fft, config.hop, window=window, center=False, return_complex=True)
-    return spec.abs().permute(2, 0, 1).unsqueeze(0).numpy().astype(np.float32)  # (1, nb_frames, 2, nb_bins)
+    from demixui.model.quantize import validation_magnitudes as magnitudes
+
+    return magnitudes(model.config.n_fft, model.config.hop, seconds, seed)
 
 
 def _export_graph(model: Separator, path: Path) -> None:

@@ -41,6 +41,7 @@ class ModelInfo:
     demixui_version: str = ""
     architecture: dict[str, Any] = field(default_factory=dict)
     file_bytes: int = 0
+    weights: str = "float32"  # or "int8" (demixui/model/quantize.py); files before it say nothing: float32
 
     @property
     def nb_bins(self) -> int:
@@ -154,6 +155,7 @@ def _parse_metadata(metadata: dict[str, str], path: Path) -> ModelInfo:
         demixui_version=str(meta.get("demixui_version", "")),
         architecture=architecture if isinstance(architecture, dict) else {},
         file_bytes=path.stat().st_size,
+        weights=str(meta.get("weights", "float32")),
     )
 
 

@@ -1,5 +1,6 @@
 """int8 model files: `demixui export --int8` (of a model file or a checkpoint) writes a file the app loads,
-whose metadata says int8 and whose output stays close to the float32 file's."""
+whose metadata says int8 and whose output stays close to the float32 file's; `train --init` of an int8 file
+recovers the dequantized weights."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ pytest.importorskip("onnxruntime")
 from demixui.cli import main  # noqa: E402
 from demixui.errors import ModelFileError  # noqa: E402
 from demixui.model.network import CONFIGS  # noqa: E402
-from demixui.model.quantize import INT8_TOLERANCE, compare_files  # noqa: E402
+from demixui.model.onnx_weights import separator_from_onnx  # noqa: E402
+from demixui.model.quantize import INT8_TOLERANCE, compare_files, quantize_model_file  # noqa: E402
 from demixui.model.runtime import load_model  # noqa: E402
 
 # Mean abs mask difference int8 vs float32 on the validation signal: the live model's is 2.7e-3, the tiny
@@ -101,6 +103,41 @@ def test_export_int8_errors_are_one_line(tiny_live_model_path, int8_live, tmp_pa
     assert "add --int8" in err[0] and "int8 already" in err[1] and "--overwrite" in err[2], err
     assert "its own source" in err[3], err
     assert not out.exists()
+
+
+def _check_dequantized(float_path, int8_path, levels: int = 254):
+    """The weights recovered from the int8 file are within half a quantization step of the float32 file's
+    (`levels`: steps across [-max, max], 254 with 8-bit weights, 126 with 7-bit ones)."""
+    exact = separator_from_onnx(float_path).state_dict()
+    recovered = separator_from_onnx(int8_path).state_dict()
+    quantized = 0
+    for key, value in exact.items():
+        error = float((recovered[key] - value).abs().max())
+        module, name = key.split(".")[0], key.split(".")[-1]
+        if module in ("encoder", "decoder", "head", "lstm") and name.startswith("weight"):
+            step = 2 * float(value.abs().max()) / levels  # the per-tensor step bounds a per-channel one
+            assert 0 < error <= 0.51 * step, (key, error, step)
+            quantized += 1
+        else:
+            assert error == 0, key  # biases, norms, convolutions stay float32
+    assert quantized == 3 + 2 * CONFIGS["tiny"].lstm_layers
+
+
+def test_init_from_an_int8_file_dequantizes_its_weights(tiny_live_model_path, int8_live):
+    from demixui.model.training import initial_model
+
+    _check_dequantized(tiny_live_model_path, int8_live)
+    model, note = initial_model(int8_live)  # what `demixui train --init` starts from
+    assert model.config == separator_from_onnx(tiny_live_model_path).config
+    assert "(model tiny-live-test-int8, tiny-live-int8.onnx)" in note
+
+
+def test_per_channel_int8_dequantizes_too(tiny_live_model_path, tmp_path):
+    # 7-bit per-channel weights: per-channel scales and zero points broadcast over the output axis
+    out = tmp_path / "pc.onnx"
+    meta = quantize_model_file(tiny_live_model_path, out, per_channel=True, reduce_range=True)
+    assert meta["quantization"]["per_channel"] is True
+    _check_dequantized(tiny_live_model_path, out, levels=126)
 
 
 def test_a_file_that_strays_is_not_written(tiny_live_model_path, tmp_path, monkeypatch):

@@ -8,6 +8,13 @@ written by `demixui/model/export.py`), and its initializers hold every weight, s
   gates in ONNX's order i, o, f, c where torch's `weight_ih_l{k}` etc. use i, f, g(=c), o;
 - LayerNormalization, Conv and the input affine keep torch's layout.
 
+An int8 file (`demixui/model/quantize.py`, "weights": "int8" in its metadata) holds MatMulInteger nodes
+(B int8 (in, out) with its zero point; its scale is the constant of the Mul beside it,
+`/encoder/MatMul_quant_scales_mul`) and DynamicQuantizeLSTM nodes (W (1, in, 4H) and R (1, H, 4H), LSTM's
+transposed, with scales and zero points as inputs 8-11): their weights are dequantized,
+W = (q - zero_point) * scale, so the recovered network holds the int8 file's weights in float32 (not those of
+the float32 file it was made from: each weight is within half a quantization step of those).
+
 Initializer names are not relied on (the exporter names the folded ones `onnx::MatMul_280`, and in eval mode
 stores equal tensors once, the copies as Identity nodes): weights are found by the node that uses them,
 identified by its op type and the module scope the exporter writes into node names (`/encoder/MatMul`,
@@ -31,6 +38,8 @@ METADATA_KEY = "demixui"
 # torch gate k (i, f, g, o) is ONNX gate ONNX_GATE_OF_TORCH[k] (ONNX order i, o, f, c).
 ONNX_GATE_OF_TORCH = (0, 2, 3, 1)
 TOLERANCE = 1e-4  # max abs mask difference torch vs onnxruntime, as at export (float32 rounding is ~1e-6)
+# An int8 file also quantizes activations per call, which the float32 torch network does not: the masks then
+# agree only as well as the int8 file agrees with its float32 source (quantize.INT8_TOLERANCE).
 
 
 def config_from_onnx(proto) -> ModelConfig:
@@ -68,6 +77,12 @@ def _lstm_weights(layer: int, w: np.ndarray, r: np.ndarray, b: np.ndarray, hidde
     }
 
 
+def _dequantize(quantized: np.ndarray, zero_point: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """(q - zero_point) * scale in float32; zero_point and scale broadcast over q's last axis (one per output
+    channel) or are scalars (per tensor)."""
+    return ((quantized.astype(np.float32) - zero_point.astype(np.float32)) * scale).astype(np.float32)
+
+
 def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
     """Map a loaded ONNX model's initializers back to `Separator(config)`'s state dict."""
     from onnx import numpy_helper
@@ -90,6 +105,8 @@ def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
 
     nb_features = NB_CHANNELS * config.nb_bins
     weights: dict[str, np.ndarray] = {}
+    weight_scales = {_scope(n): constant_inputs(n) for n in proto.graph.node
+                     if n.op_type == "Mul" and n.name.endswith("_quant_scales_mul")}
     lstm_layer = 0
     for node in proto.graph.node:
         scope, op = _scope(node), node.op_type
@@ -97,6 +114,11 @@ def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
         if op == "MatMul" and scope in ("encoder", "decoder", "head"):
             (matrix,) = constant_inputs(node)
             weights[f"{scope}.weight"] = matrix.T  # MatMul computes x @ W^T with W^T stored
+        elif op == "MatMulInteger" and scope in ("encoder", "decoder", "head"):
+            if len(weight_scales.get(scope, [])) != 1 or len(inputs) < 4 or inputs[3] not in constants:
+                raise ModelFileError(f"int8 layer {scope}: weight scale or zero point not found")
+            matrix = _dequantize(constants[inputs[1]], constants[inputs[3]], weight_scales[scope][0])
+            weights[f"{scope}.weight"] = matrix.T
         elif op == "Add" and scope in ("encoder", "decoder", "head"):
             (weights[f"{scope}.bias"],) = constant_inputs(node)
         elif op == "LayerNormalization" and scope in ("encoder_norm", "decoder_norm"):
@@ -107,6 +129,12 @@ def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
         elif op == "LSTM":
             w, r, b = (constants[name] for name in inputs[1:4])
             weights.update(_lstm_weights(lstm_layer, w, r, b, config.lstm_hidden))
+            lstm_layer += 1
+        elif op == "DynamicQuantizeLSTM":  # W (1, in, 4H), R (1, H, 4H): LSTM's transposed, int8
+            w_scale, w_zero, r_scale, r_zero = (constants[name] for name in inputs[8:12])
+            w = _dequantize(constants[inputs[1]], w_zero[:, None], w_scale[:, None]).transpose(0, 2, 1)
+            r = _dequantize(constants[inputs[2]], r_zero[:, None], r_scale[:, None]).transpose(0, 2, 1)
+            weights.update(_lstm_weights(lstm_layer, w, r, constants[inputs[3]], config.lstm_hidden))
             lstm_layer += 1
         elif op in ("Mul", "Add") and scope == "":  # the root's per-bin affine on the log magnitudes
             vectors = [c for c in constant_inputs(node) if c.shape == (nb_features,)]
@@ -146,9 +174,11 @@ def separator_from_onnx(path: str | Path, verify: bool = True) -> Separator:
     model.eval()
     if verify:
         from demixui.model.export import validate_onnx
+        from demixui.model.quantize import INT8_TOLERANCE, read_metadata
 
+        tolerance = INT8_TOLERANCE if read_metadata(proto).get("weights") == "int8" else TOLERANCE
         error = validate_onnx(model, path)
-        if not error <= TOLERANCE:
+        if not error <= tolerance:
             raise ModelFileError(f"{path}: recovered weights disagree with the file (max mask difference "
-                                 f"{error:.2e} > {TOLERANCE:g})")
+                                 f"{error:.2e} > {tolerance:g})")
     return model

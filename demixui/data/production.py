@@ -210,12 +210,13 @@ def describe(chain: list[pb.Plugin]) -> list[str]:
 
 
 def apply(audio: np.ndarray, chain: list[pb.Plugin]) -> np.ndarray:
-    """`audio` float32 (nb_samples, 2) through the chain; same shape out."""
+    """`audio` float32 (nb_samples, 2) through the chain; same shape out (a transposed view of pedalboard's
+    channels-first output: one copy fewer, and its columns are contiguous)."""
     if not chain:
         return audio
     board = pb.Pedalboard(chain)
-    out = board(np.ascontiguousarray(audio.T), SAMPLE_RATE, reset=True)
-    return np.ascontiguousarray(out.T[: audio.shape[0]], dtype=np.float32)
+    out = board(np.ascontiguousarray(audio.T, dtype=np.float32), SAMPLE_RATE, reset=True)
+    return out.T[: audio.shape[0]]
 
 
 def place(audio: np.ndarray, pan: float, width: float) -> np.ndarray:

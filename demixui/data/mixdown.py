@@ -27,8 +27,9 @@ STEMS = ("vocals", "drums", "bass", "other")
 # sustained, compressed, dark, plays in more sections; 5: "other" keeps its low end, guitar amp and cabinet;
 # 6: "other" bus compressor, mastering on the mix: tilt EQ, low-pass, bus compressor, dual-mono songs;
 # 7: wider "other" and drums, more bass reverb; 8: bass low-pass 12 dB/octave at 200-1500 Hz; 9: darker
-# vocals).
-GENERATOR_VERSION = 9
+# vocals; 10: the vocoder's filters computed once per word and scaled per frame, complex64 (the same
+# sound to float rounding, a few LSB apart)).
+GENERATOR_VERSION = 10
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 
 

@@ -224,9 +224,10 @@ def place(audio: np.ndarray, pan: float, width: float) -> np.ndarray:
     mid = 0.5 * (audio[:, 0] + audio[:, 1])
     side = 0.5 * (audio[:, 0] - audio[:, 1]) * width
     angle = (pan + 1) * np.pi / 4
-    left = (mid + side) * np.cos(angle) * np.sqrt(2)
-    right = (mid - side) * np.sin(angle) * np.sqrt(2)
-    return np.stack([left, right], axis=1).astype(np.float32)
+    out = np.empty((audio.shape[0], 2), dtype=np.float32)
+    out[:, 0] = (mid + side) * np.cos(angle) * np.sqrt(2)  # float64 products, rounded once on assignment
+    out[:, 1] = (mid - side) * np.sin(angle) * np.sqrt(2)
+    return out
 
 
 def double_track(audio: np.ndarray, delay_ms: float, spread: float) -> np.ndarray:

@@ -119,6 +119,31 @@ def _analyse(word: str, espeak_voice: str) -> Syllable:
     return Syllable(f0, sp, ap, start, end)
 
 
+@functools.lru_cache(maxsize=64)  # about 0.8 MB each: two complex64 filters per frame of the word
+def _word_filters(word: str, voice: Voice) -> tuple[np.ndarray, np.ndarray]:
+    """The vocoder's voiced and noise filters for each frame of the word in this voice (breathiness added to
+    the voiced frames' aperiodicity), computed once however often the song sings the word."""
+    syllable = analyse(word, voice)
+    ap = syllable.ap
+    if voice.breathiness:
+        voiced = syllable.f0 > 0
+        ap = ap.copy()
+        ap[voiced] = np.clip(ap[voiced] + voice.breathiness * 0.3, 0, 1)
+    tables = vocoder.filters(syllable.sp, ap, SPEECH_RATE, OUT_RATE)
+    for table in tables:
+        table.setflags(write=False)
+    return tables
+
+
+@functools.lru_cache(maxsize=4)
+def _gap_filters(nb_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """The filters of a frame between syllables: a -160 dB envelope, all noise."""
+    tables = vocoder.filters(np.full((1, nb_bins), 1e-16), np.ones((1, nb_bins)), SPEECH_RATE, OUT_RATE)
+    for table in tables:
+        table.setflags(write=False)
+    return tables
+
+
 def _aperiodicity(f0: np.ndarray, nb_bins: int) -> np.ndarray:
     """A simple aperiodicity model (D4C costs more than the rest of the analysis): noise-free low harmonics in
     voiced frames, rising noise above 3 kHz; all noise in unvoiced frames."""
@@ -220,8 +245,9 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
     nb_bins = syllables[0].sp.shape[1]
     f0_src = np.zeros(nb_frames)
     spoken = np.zeros(nb_frames)
-    sp = np.full((nb_frames, nb_bins), 1e-16)
-    ap = np.ones((nb_frames, nb_bins))
+    rows = np.zeros(nb_frames, dtype=np.intp)  # each frame's row in the filter tables; 0: between syllables
+    tables = [_gap_filters(nb_bins)]
+    first_rows: dict[str, int] = {}  # word -> its first row
     for index, (group, syllable, onset, start) in enumerate(
         zip(groups, syllables, onsets, starts, strict=True)
     ):
@@ -232,8 +258,11 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
         src = _syllable_frames(syllable, onset, b - a)
         assert len(src) == b - a >= 0 and a >= 0, (len(src), a, b)
         f0_src[a:b] = syllable.f0[src]
-        sp[a:b] = syllable.sp[src]
-        ap[a:b] = syllable.ap[src]
+        word = group[0].word or "ah"
+        if word not in first_rows:
+            first_rows[word] = sum(len(table[0]) for table in tables)
+            tables.append(_word_filters(word, voice))
+        rows[a:b] = first_rows[word] + src
         if group[0].spoken:
             voiced = syllable.f0[syllable.f0 > 0]
             reference = float(np.median(voiced)) if len(voiced) else 120.0
@@ -251,13 +280,15 @@ def _sing_phrase(notes: list[Note], voice: Voice, rng: np.random.Generator) -> t
     tail = np.clip((end - start_frame - np.arange(nb_frames)) * FRAME_S / 0.25, 0.35, 1.0)
     wobble = np.log2(np.maximum(target, 1.0)) - np.log2(_pitch_curve_centre(target))
     gains *= swell * tail**2 * (1 + 2.0 * np.clip(wobble, -0.05, 0.05))
-    sp = sp * np.maximum(gains, 0.0)[:, None]
-    if voice.breathiness:
-        ap[f0 > 0] = np.clip(ap[f0 > 0] + voice.breathiness * 0.3, 0, 1)
+    gains = np.maximum(gains, 0.0)  # power gains of the envelope frames
     fade = min(8, nb_frames)
-    sp[:fade] *= np.linspace(0.1, 1, fade)[:, None] ** 2
-    sp[-fade:] *= np.linspace(1, 0.1, fade)[:, None] ** 2
-    audio = vocoder.synthesize(f0, sp, ap, SPEECH_RATE, FRAME_MS, rng, OUT_RATE)
+    gains[:fade] *= np.linspace(0.1, 1, fade) ** 2
+    gains[-fade:] *= np.linspace(1, 0.1, fade) ** 2
+    voiced_filters = np.concatenate([table[0] for table in tables])
+    noise_filters = np.concatenate([table[1] for table in tables])
+    audio = vocoder.synthesize_filtered(
+        f0, voiced_filters, noise_filters, rows, gains, FRAME_MS, rng, OUT_RATE
+    )
     return start_frame, audio
 
 

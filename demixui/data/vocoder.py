@@ -3,7 +3,9 @@
 pyworld's own synthesis costs about a tenth of real time; this one is vectorised STFT filtering, some 50x
 faster, and close enough for training data: a band-limited-enough pulse train (one pulse per period, placed
 with sub-sample precision) and white noise are mixed per bin by the aperiodicity and filtered, frame by
-frame, by the minimum-phase filter of the envelope (cepstral method), then overlap-added.
+frame, by the minimum-phase filter of the envelope (cepstral method), then overlap-added. The filters are
+computed per envelope frame (`filters`), so a singer reuses those of a word wherever it is sung
+(`synthesize_filtered`: a row of the tables and a gain per frame).
 """
 
 from __future__ import annotations
@@ -55,6 +57,20 @@ def _envelope_on_bins(sp: np.ndarray, ap: np.ndarray, envelope_rate: int, rate: 
     return power, aperiodic
 
 
+def filters(sp: np.ndarray, ap: np.ndarray, envelope_rate: int, rate: int = 44100) -> tuple:
+    """The voiced and noise filters `(nb_frames, N_FFT//2+1)` complex64 of envelope frames `sp`, `ap`: the
+    envelope's minimum-phase filter times sqrt(1 - aperiodicity) and sqrt(aperiodicity), on the output's bins.
+
+    A frame's filters depend on that frame alone, and a power gain g on the frame scales both by sqrt(g), so
+    the filters of a word's frames are computed once and reused wherever the word is sung (vocals.py)."""
+    power, aperiodic = _envelope_on_bins(sp, ap, envelope_rate, rate)
+    # WORLD's envelope is per analysis sample rate: scale so the output level does not depend on `rate`
+    filt = _minimum_phase(np.sqrt(power * envelope_rate / rate))
+    voiced = (filt * np.sqrt(1 - aperiodic)).astype(np.complex64)
+    noise = (filt * np.sqrt(aperiodic)).astype(np.complex64)
+    return voiced, noise
+
+
 def synthesize(
     f0: np.ndarray,
     sp: np.ndarray,
@@ -67,7 +83,24 @@ def synthesize(
     """float64 `(nb_samples,)` at `rate` from `f0 (nb_frames,)` Hz (0 = unvoiced), power envelope
     `sp (nb_frames, nb_bins)` and aperiodicity `ap (nb_frames, nb_bins)` analysed at `envelope_rate`, on
     frames `frame_period_ms` apart (WORLD's conventions)."""
-    nb_frames_in = sp.shape[0]
+    voiced, noise = filters(sp, ap, envelope_rate, rate)
+    rows = np.arange(len(f0))
+    return synthesize_filtered(f0, voiced, noise, rows, np.ones(len(f0)), frame_period_ms, rng, rate)
+
+
+def synthesize_filtered(
+    f0: np.ndarray,
+    voiced_filters: np.ndarray,
+    noise_filters: np.ndarray,
+    rows: np.ndarray,
+    gains: np.ndarray,
+    frame_period_ms: float,
+    rng: np.random.Generator,
+    rate: int = 44100,
+) -> np.ndarray:
+    """As `synthesize`, with envelope frame j given by row `rows[j]` of the `filters` tables and a power gain
+    `gains[j]` (>= 0)."""
+    nb_frames_in = len(f0)
     nb_samples = int(nb_frames_in * frame_period_ms / 1000 * rate)
     times = np.arange(nb_samples) / rate
     frame_times = np.arange(nb_frames_in) * frame_period_ms / 1000
@@ -90,21 +123,21 @@ def synthesize(
     padded_noise = np.pad(noise[:nb_samples], (pad, N_FFT))
     voiced_spec = np.fft.rfft(_frames(padded_pulses, nb_frames), axis=1)
     noise_spec = np.fft.rfft(_frames(padded_noise, nb_frames), axis=1)
-    # envelope and aperiodicity on the STFT's frames and bins
+    # the envelope frame nearest each STFT frame
     centre = np.arange(nb_frames) * HOP / rate
     index = np.clip(np.round(centre / (frame_period_ms / 1000)).astype(int), 0, nb_frames_in - 1)
-    power, aperiodic = _envelope_on_bins(sp[index], ap[index], envelope_rate, rate)
-    # WORLD's envelope is per analysis sample rate: scale so the output level does not depend on `rate`
-    filt = _minimum_phase(np.sqrt(power * envelope_rate / rate))
-    spectrum = filt * (voiced_spec * np.sqrt(1 - aperiodic) + noise_spec * np.sqrt(aperiodic))
+    row = rows[index]
+    spectrum = voiced_filters[row] * voiced_spec
+    spectrum += noise_filters[row] * noise_spec
+    spectrum *= np.sqrt(np.maximum(gains[index], 0.0))[:, None]
     frames = np.fft.irfft(spectrum, n=N_FFT, axis=1) * np.hanning(N_FFT + 1)[:-1]
     out = np.zeros(nb_frames * HOP + N_FFT)
     window_power = np.zeros_like(out)
     w2 = np.hanning(N_FFT + 1)[:-1] ** 2
     for start in range(0, N_FFT, HOP):  # overlap-add in N_FFT/HOP vectorised passes
-        rows = frames[start // HOP :: N_FFT // HOP]
-        offsets = np.arange(len(rows)) * N_FFT + start
-        out[offsets[0] : offsets[0] + len(rows) * N_FFT] += rows.reshape(-1)
-        window_power[offsets[0] : offsets[0] + len(rows) * N_FFT] += np.tile(w2, len(rows))
+        chunk = frames[start // HOP :: N_FFT // HOP]
+        offsets = np.arange(len(chunk)) * N_FFT + start
+        out[offsets[0] : offsets[0] + len(chunk) * N_FFT] += chunk.reshape(-1)
+        window_power[offsets[0] : offsets[0] + len(chunk) * N_FFT] += np.tile(w2, len(chunk))
     out = out / np.maximum(window_power, 1e-3)
     return out[pad : pad + nb_samples]

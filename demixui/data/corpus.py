@@ -8,6 +8,23 @@ from pathlib import Path
 from tqdm import tqdm
 
 
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep freed memory for reuse instead of unmapping and trimming it: a song makes
+    hundreds of temporary arrays of several MB, and faulting their pages in again and again cost about 10 % of
+    the CPU time (four 20 s songs: 0.8 s of 9 s, mostly system time; same audio). Elsewhere a no-op."""
+    import ctypes
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 256 << 20)  # M_MMAP_THRESHOLD: larger blocks are still mapped
+        libc.mallopt(-1, 1 << 30)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _render_one(job: tuple[str, int, int, float, str]) -> int:
     out, index, seed, seconds, soundfont = job
     from demixui.data.synth import write_track
@@ -38,6 +55,8 @@ def synthesise_corpus(
         raise DemixError(f"{missing[0]}: drum kit not found (install {KIT_PACKAGES})")
     fresh_renderer(soundfont)
     work = [(str(out), index, seed, seconds, soundfont) for index in range(first, first + tracks)]
+    if jobs == 1:
+        keep_freed_memory()
     bar = tqdm(total=tracks, unit="track", disable=not progress, desc="synth")
     try:
         if jobs == 1:
@@ -46,7 +65,7 @@ def synthesise_corpus(
                 bar.update()
         else:
             context = multiprocessing.get_context("spawn")
-            with context.Pool(jobs) as pool:
+            with context.Pool(jobs, initializer=keep_freed_memory) as pool:
                 for _ in pool.imap_unordered(_render_one, work):
                     bar.update()
     finally:

@@ -28,15 +28,27 @@ def band_shares(audio: np.ndarray, edges_hz: tuple[tuple[float, float], ...]) ->
 
 
 def stem_bus(stem: str, audio: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    """A glue compressor on the "other" bus (real "other": level spread 4.4 dB, crest 11.0 dB; ours were 8-9
-    and 13); each stem alone, so the sum stays exact."""
-    if stem != "other" or rng.random() < 0.25:
+    """The "other" bus: a glue compressor on most (real "other": level spread 4.4 dB, crest 11.0 dB; ours
+    were 8-9 and 13), then a darker tone: lows and low mids up, the upper mids moved a little (real "other":
+    6 % of the energy below 150 Hz, centroid 667 Hz; ours 1.4 % and 880 Hz). Each stem alone, so the sum
+    stays exact."""
+    if stem != "other":
         return audio, {}
-    threshold, ratio = round(float(rng.uniform(-26, -14)), 1), round(float(rng.uniform(2, 5)), 1)
-    out = apply(
-        audio, [pb.Compressor(threshold, ratio, float(rng.uniform(5, 30)), float(rng.uniform(80, 250)))]
-    )
-    return out, {"threshold_db": threshold, "ratio": ratio}
+    chain: list[pb.Plugin] = []
+    info: dict = {}
+    if rng.random() >= 0.25:
+        threshold, ratio = round(float(rng.uniform(-26, -14)), 1), round(float(rng.uniform(2, 5)), 1)
+        chain.append(
+            pb.Compressor(threshold, ratio, float(rng.uniform(5, 30)), float(rng.uniform(80, 250)))
+        )
+        info.update(threshold_db=threshold, ratio=ratio)
+    low_db, mid_db = round(float(rng.uniform(3, 11)), 1), round(float(rng.uniform(-2, 2)), 1)
+    chain += [
+        pb.LowShelfFilter(float(rng.uniform(150, 300)), low_db),
+        pb.PeakFilter(float(np.exp(rng.uniform(np.log(1500), np.log(4000)))), mid_db, 0.7),
+    ]
+    info.update(low_shelf_db=low_db, upper_mid_db=mid_db)
+    return apply(audio, chain), info
 
 
 def compressor_gain(mix: np.ndarray, threshold_db: float, ratio: float, attack_s: float, release_s: float):

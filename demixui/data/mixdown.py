@@ -28,9 +28,12 @@ STEMS = ("vocals", "drums", "bass", "other")
 # 6: "other" bus compressor, mastering on the mix: tilt EQ, low-pass, bus compressor, dual-mono songs;
 # 7: wider "other" and drums, more bass reverb; 8: bass low-pass 12 dB/octave at 200-1500 Hz; 9: darker
 # vocals; 10: the vocoder's filters computed once per word and scaled per frame, complex64 (the same
-# sound to float rounding, a few LSB apart)).
-GENERATOR_VERSION = 10
+# sound to float rounding, a few LSB apart); 11: bass and voices meet their compressors at a set level, bass
+# darker and roomier, vocal air flat to 11.5 kHz then falling fast, the "other" bus darker).
+GENERATOR_VERSION = 11
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
+BASS_DRIVE_DB = -20.0  # active RMS (dBFS) of a bass part going into its effects
+VOCAL_DRIVE_DB = -20.0  # and of a voice (lead, backing) going into its compressor and saturation
 
 
 def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, np.ndarray], dict]:
@@ -62,6 +65,8 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
         else:
             audio = renderer.render(part, nb_samples)
         chain, send = production.effects_for(part.family, song.genre.name, song.tempo, rng)
+        if part.stem == "bass":  # the compressors (thresholds in dBFS) then meet the same level in every song
+            audio = production.normalise(audio, BASS_DRIVE_DB)  # FluidSynth's basses come out near -30 dBFS
         audio = production.apply(audio, chain)
         pan, width = 0.0, 1.0
         if part.stem == "other":
@@ -202,6 +207,7 @@ def _mix_vocals(
         lead += production.double_track(np.stack([double, double], axis=1), 12.0, 0.2) * level
         info["double_tracked"] = round(20 * np.log10(level), 1)
     chain, send = production.effects_for("lead_vocal", song.genre.name, song.tempo, rng)
+    lead = production.normalise(lead, VOCAL_DRIVE_DB)  # the singer comes out of the vocoder near -52 dBFS
     lead = production.normalise(production.apply(lead, chain), -17.0 + float(rng.uniform(-2, 3)))
     stems["vocals"] += lead
     sends["vocals"] += lead * send
@@ -216,6 +222,7 @@ def _mix_vocals(
             )
             chain, send = production.effects_for("backing_vocal", song.genre.name, song.tempo, rng)
             level = float(rng.uniform(-29, -21))
+            backing = production.normalise(backing, VOCAL_DRIVE_DB)
             backing = production.normalise(production.apply(backing, chain), level)
             stems["vocals"] += backing
             sends["vocals"] += backing * send

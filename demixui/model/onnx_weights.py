@@ -143,21 +143,26 @@ def state_dict_from_onnx(proto, config: ModelConfig) -> dict[str, torch.Tensor]:
     return {key: torch.from_numpy(np.array(value, dtype=np.float32)) for key, value in weights.items()}
 
 
+def load_onnx(path: Path):
+    """The ONNX graph of a model file, or a one-line ModelFileError for a missing or damaged file."""
+    import onnx
+
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        return onnx.load(str(path))
+    except Exception as error:  # noqa: BLE001 - onnx raises protobuf's private errors for a damaged file
+        raise ModelFileError(f"{path}: not a readable ONNX file ({type(error).__name__})") from None
+
+
 def separator_from_onnx(path: str | Path, verify: bool = True) -> Separator:
     """The torch `Separator` (eval mode, CPU) whose export is the ONNX file at `path`.
 
     With `verify`, the rebuilt model and onnxruntime separate the export's validation signal (hop by hop and
     in blocks) and a ModelFileError is raised if their masks differ by more than TOLERANCE.
     """
-    import onnx
-
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        proto = onnx.load(str(path))
-    except Exception as error:  # noqa: BLE001 - onnx raises protobuf's private errors for a damaged file
-        raise ModelFileError(f"{path}: not a readable ONNX file ({type(error).__name__})") from None
+    proto = load_onnx(path)
     try:
         config = config_from_onnx(proto)
         model = Separator(config)

@@ -117,13 +117,10 @@ def quantize_model_file(
     import onnxruntime
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from demixui.model.onnx_weights import load_onnx
+
     source, output = Path(source), Path(output)
-    if not source.is_file():
-        raise ModelFileError(f"{source}: no such model file")
-    try:
-        proto = onnx.load(str(source))
-    except Exception as error:  # noqa: BLE001 - onnx raises protobuf's private errors for a damaged file
-        raise ModelFileError(f"{source}: not a readable ONNX file ({type(error).__name__})") from None
+    proto = load_onnx(source)
     try:
         meta = read_metadata(proto)
     except ModelFileError as error:

@@ -69,7 +69,10 @@ def measure_engine(model_path: Path | None, blocksizes: list[int], seconds: floa
                             reason=f"the engine's benchmark failed: {type(error).__name__}: {error}"))
             continue
         row = engine_row(blocksize, seconds, stats)
-        row.notes.append(f"{stats.get('mode', 'live')} input, wall-clock times (the machine's load included)")
+        # Live input plays through the live model when one is bundled (engine/models.py): name the model.
+        model = f" through {stats['model_name']}" if stats.get("model_name") else ""
+        row.notes.append(f"{stats.get('mode', 'live')} input{model}, wall-clock times "
+                         "(the machine's load included)")
         rows.append(row)
     return rows
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QRectF, QSize
 from PySide6.QtGui import QColor, QLinearGradient, QPainter, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from demixui.ui.style import PANEL, opaque_widget_event
+from demixui.ui.style import PANEL, OpaqueWidget
 
 METER_FLOOR_DB = -60.0
 METER_CEIL_DB = 12.0  # the faders' range, so one dB scale beside a strip reads for both
@@ -23,7 +23,7 @@ def db_to_fraction(db: float) -> float:
     return min(1.0, max(0.0, (db - METER_FLOOR_DB) / (METER_CEIL_DB - METER_FLOOR_DB)))
 
 
-class LevelMeter(QWidget):
+class LevelMeter(OpaqueWidget, QWidget):
     """One or more vertical bars. `set_levels(rms_db, peak_db)` takes one value per bar, in dBFS.
 
     Opaque: it fills its whole rectangle with `background` (the panel's colour, which it sits on), so a
@@ -49,11 +49,6 @@ class LevelMeter(QWidget):
         self._hold_time = [0.0] * nb_bars
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
         self.setMinimumHeight(80)
-
-    def event(self, event) -> bool:
-        handled = super().event(event)
-        opaque_widget_event(self, event)
-        return handled
 
     def sizeHint(self) -> QSize:  # noqa: N802 - Qt API
         return QSize(8 + 7 * len(self._rms), 200)

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from demixui.ui.style import ACCENT, DANGER, OK, PANEL, WARNING, opaque_widget_event
+from demixui.ui.style import ACCENT, DANGER, OK, PANEL, WARNING, OpaqueWidget
 
 FLASH_S = 0.8
 
@@ -31,7 +31,7 @@ def _num(value: float) -> str:
     return f"{value:.1f}" if math.isfinite(value) else "–"
 
 
-class ElidedLabel(QLabel):
+class ElidedLabel(OpaqueWidget, QLabel):
     """A one-line label that ends in "…" when narrow instead of widening its panel; the tooltip has it all.
     Opaque (it fills its rectangle with the panel's colour), so a new text repaints the label alone, not the
     panel and window behind it: the monitor's figures change on most UI ticks."""
@@ -41,11 +41,6 @@ class ElidedLabel(QLabel):
         self.setObjectName(name)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._background = QColor(PANEL)
-
-    def event(self, event) -> bool:
-        handled = super().event(event)
-        opaque_widget_event(self, event)
-        return handled
 
     def setText(self, text: str) -> None:  # noqa: N802 - Qt API
         if text != super().text():
@@ -61,7 +56,7 @@ class ElidedLabel(QLabel):
         painter.end()
 
 
-class PanelLabel(QLabel):
+class PanelLabel(OpaqueWidget, QLabel):
     """A QLabel that paints the panel's colour under its text and is opaque (see ElidedLabel): for the
     figures that change on most UI ticks (total latency, ring fill)."""
 
@@ -69,11 +64,6 @@ class PanelLabel(QLabel):
         super().__init__(text)
         self.setObjectName(name)
         self._background = QColor(PANEL)
-
-    def event(self, event) -> bool:
-        handled = super().event(event)
-        opaque_widget_event(self, event)
-        return handled
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
@@ -88,7 +78,7 @@ def _label(text: str = "", name: str = "Figure") -> QLabel:
     return label
 
 
-class FillBar(QWidget):
+class FillBar(OpaqueWidget, QWidget):
     """A thin bar showing a fraction 0..1, coloured by how close it is to full. Cheaper than QProgressBar,
     whose setValue() repaints synchronously (GIL held) on every change. Opaque, like ElidedLabel."""
 
@@ -100,11 +90,6 @@ class FillBar(QWidget):
         self.coloured = coloured  # green -> amber at 60 % -> red at 100 % (a budget); else the accent colour
         self.setFixedHeight(6)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-
-    def event(self, event) -> bool:
-        handled = super().event(event)
-        opaque_widget_event(self, event)
-        return handled
 
     def colour(self) -> str:
         if not self.coloured:

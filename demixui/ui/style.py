@@ -143,21 +143,25 @@ QSlider::handle:vertical {{ background: {colour}; border: 2px solid #0d0f14; }}
 """
 
 
+class OpaqueWidget:
+    """Mixin, before the Qt class (`class Meter(OpaqueWidget, QWidget)`), for a widget that paints every
+    pixel of its rectangle (the panel's colour, then what it shows): it is marked opaque again after each
+    style-sheet (re)polish, which clears WA_OpaquePaintEvent (the panels' `QWidget { background-color:
+    transparent }` rule). An opaque widget is repainted alone; a transparent one also has Qt repaint its
+    parents behind it (the panel's rounded border, the window's background) each time, which for the meters
+    and figures is most UI ticks."""
 
-def opaque_widget_event(widget, event) -> None:
-    """Call after QWidget.event in the `event()` of a widget that paints every pixel of its rectangle (the
-    panel's colour, then what it shows): marks it opaque again after the style sheet's (re)polish, which
-    clears WA_OpaquePaintEvent (the panels' `QWidget { background-color: transparent }` rule). An opaque
-    widget is repainted alone; a transparent one also has Qt repaint its parents behind it (the panel's
-    rounded border, the window's background) each time, which for the meters and figures is most UI ticks."""
-    from PySide6.QtCore import QEvent, Qt
+    def event(self, event) -> bool:
+        from PySide6.QtCore import QEvent, Qt
 
-    if event.type() in (QEvent.Type.Polish, QEvent.Type.StyleChange):  # both follow a (re)polish
-        widget.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        handled = super().event(event)
+        if event.type() in (QEvent.Type.Polish, QEvent.Type.StyleChange):  # both follow a (re)polish
+            self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)
+        return handled
 
 
 def keep_opaque(widget) -> None:
-    """Mark a widget we do not subclass (a graphics view's viewport) opaque, as `opaque_widget_event` does;
+    """Mark a widget we do not subclass (a graphics view's viewport) opaque, as `OpaqueWidget` does;
     it must paint every pixel. A filter sets the attribute again at its first paint after a (re)polish."""
     from PySide6.QtCore import QEvent, QObject, Qt
 

@@ -276,8 +276,9 @@ def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_secti
     live_64, live_128 = rows[1], rows[3]
     assert live_64["figures"]["model_ms"] == pytest.approx(1000 * 384 / RATE)  # n_fft 512 - hop 128
     assert live_64["figures"]["hop_budget_ms"] == pytest.approx(1000 * 128 / RATE)
-    # The least buffer meets the targets; a busy machine may grow it (said in a note), never below it.
-    for row, target in ((live_64, 12.0), (live_128, 20.0)):
+    # The least buffer meets the target (20 ms at block 128; block 64 gets the same time for the worker, in
+    # more blocks, live.py); a busy machine may grow it (said in a note), never below it.
+    for row, target in ((live_64, 20.0), (live_128, 20.0)):
         least = row["raw"]["least_buffer_ms"]
         assert row["figures"]["model_ms"] + least <= target and row["figures"]["buffer_ms"] >= least - 1e-6
         grew = row["figures"]["buffer_ms"] > least + 1e-6

@@ -19,6 +19,8 @@ import pytest
 import soundfile as sf
 from jack_server import JACK_DEVICE, jack_server, playback_ports
 
+from demixui.engine.live import live_buffer
+
 SR = 44100
 LATENCY = 1536
 
@@ -119,9 +121,11 @@ def test_live_input_through_jack_plays_and_reports_its_latency(tiny_model_path, 
     snap = json.loads(stats.read_text())
     assert snap["source_name"].startswith("live: system") and snap["duration_s"] == "inf"
     assert snap["played_seconds"] >= 2.0 and snap["device_latency_ms"] > 0
-    # The live buffer is the least whole blocks for the hop (live.py: 512 samples at block 256, hop 512), or
-    # a block more after each app underrun where the busy machine made the worker miss a period.
-    grown = (snap["buffer_latency_ms"] * SR / 1000 - 512) / 256
+    # The live buffer is the least whole blocks for the hop and the worker's time (live.py: 512 + 256 samples
+    # at block 256, hop 512), or a block more after each app underrun where the busy machine made the worker
+    # miss its time.
+    assert live_buffer(256, 512, SR) == 768
+    grown = (snap["buffer_latency_ms"] * SR / 1000 - 768) / 256
     assert grown == pytest.approx(round(grown), abs=1e-6) and 0 <= round(grown) <= snap["app_underruns"]
     assert snap["total_latency_ms"] == pytest.approx(
         snap["model_latency_ms"] + snap["buffer_latency_ms"] + snap["device_latency_ms"])

@@ -60,7 +60,7 @@ def live_row(model: Path, blocksize: int, result: dict) -> Row:
     least = result.get("least_buffer_ms")
     if least is not None and result["buffer_latency_ms"] > least + 1e-6:
         row.notes.append(f"the buffer grew from its least, {least:.1f} ms, after app underruns (the worker "
-                         "missed a period: a busy machine)")
+                         "missed its time: a busy machine)")
     if result.get("error"):
         row.notes.append(f"engine error: {result['error']}")
     return row
@@ -139,16 +139,18 @@ METHOD = """\
 How to read it: the app separates live input from a private JACK server with the dummy driver (44.1 kHz,
 period = the block size), as `demixui play --live` does, each model and block size in its own process after
 a 2-s warm-up. **Model** latency is the STFT's n_fft - hop; **buffer** the live input the engine holds ahead
-of the play position (the least whole blocks with which every block's stems exist: n + hop - gcd(n, hop)
-rounded up to blocks, `demixui/engine/live.py`); **device** what PortAudio reports for the output and the
+of the play position (the least whole blocks with which every block's stems exist, n + hop - gcd(n, hop)
+rounded up to blocks, and the least whole blocks more that give the worker 6 ms from a hop's last input to
+the block that needs it, `demixui/engine/live.py`); **device** what PortAudio reports for the output and the
 input stream. **Hop p50/p99** are the inference worker's times per model hop (STFT, onnxruntime with one
 thread, mix-phase ISTFT) as a share of the hop's real-time budget, wall clock, so the machine's load (the
 1-minute load average after each row) shows in them. **App underruns** are blocks the dry mix stood in for
 late stems; **device underruns** PortAudio's output-underflow flags. After an app underrun the buffer grows a
 block (up to 4 blocks or a hop more) and gives it back after 10 s without one, so a buffer above its least
-(said under the table) means the worker could not separate a hop within a period on that machine at that
+(said under the table) means the worker could not separate a hop within its time on that machine at that
 time. The model + buffer targets (issue 14): at most 20 ms at block 128 and 12 ms at block 64 with the live
-model, with 0 app underruns; the least buffers meet them (11.6 ms at both); the load decides if they hold.
+model, with 0 app underruns; the least buffers are 17.4 ms at both (three blocks at 128; at 64 the same time
+for the worker takes six blocks, so 12 ms is not met there); the load decides if they hold.
 **Compute per model hop** is each model alone on the bench audio (`--seconds`), fed one hop per call to the
 app's separator as the worker feeds live input (STFT, onnxruntime with one thread, mix-phase ISTFT), timed in
 CPU time of the process, so other processes' load shows in it only through shared caches and memory; the

@@ -1,7 +1,8 @@
-"""The live path's slack, sized from the model's hop and the device block, and the worker's wake-up on input.
+"""The live path's slack, sized from the model's hop, the device block and the worker's time, and the worker's
+wake-up on input.
 
 Live latency is the model's L (n_fft - hop) + the live buffer B (input written minus the play position at
-each output block) + the devices' own. B is the least lead with which every block's stems can exist:
+each output block) + the devices' own. B starts from the least lead with which every block's stems can exist:
 
 - The worker separates whole hops, and the stems at output position p separate source sample p - L, so the
   stems up to x exist once the source reaches x (the worker's first hop starts at source position 0).
@@ -11,17 +12,27 @@ each output block) + the devices' own. B is the least lead with which every bloc
 - With a lead B the source has reached c + B, of which the whole hops end at floor_hop(c + B). The block grid
   (multiples of n) and the hop grid both start at position 0, so c + B runs over multiples of g = gcd(n, hop)
   and the rounding loses up to hop - g: every block's stems exist iff B >= n + hop - g.
-- B is whole blocks (input arrives in blocks), so B = that rounded up to a multiple of n.
+- B is whole blocks (input arrives in blocks), so that rounded up to a multiple of n.
 
 Examples (hop 128, the live model): n 64 -> 128, n 128 -> 128, n 256 -> 256; hop 512 (the default model):
-n 64 -> 512, n 256 -> 512, n 1024 -> 1024. The worker's compute time is not in B: the input block that
-completes a hop arrives one device period before the output block that first needs it (PortAudio hands a
-period's input to the app after capturing it, and the null backend does the same), and that period is the
-worker's budget for the hop. Where that is too little (a slow or busy machine), the stems of some block come
-late: the dry mix stands in (an app underrun), and the callback then grows the buffer by one block (faded
-out, held for a block, faded in), up to `live_buffer_max`, so that a machine that cannot keep up at the least
-buffer pays one block more of latency rather than an underrun every few blocks. After `SHRINK_AFTER_SECONDS`
-without a late block it gives a block back (a jump ahead, faded), so a passing stall costs no latency for
+n 64 -> 512, n 256 -> 512, n 1024 -> 1024. That is the least lead (`least_buffer`); the live buffer adds the
+worker's time to it. The input block that completes a hop arrives one device period before the output block
+that first needs it (PortAudio hands a period's input to the app after capturing it, and the null backend does
+the same), so at the least lead the worker has one period for the hop (at block 64 and hop 128, for every
+other hop), and each block more gives it a period more. What the worker needs is time, not blocks: its
+compute is a fraction of the hop (the live model: p99 20 % of 2.9 ms), but its wall clock from the input to
+the stems also holds its wake-up and every wait for a CPU or the GIL, a few milliseconds on a loaded
+machine whatever the block size (2 cores under load 4, block 128, worker at SCHED_FIFO 1: per minute about
+120 hops finished more than one period after their input, 6 more than two, 1 six periods late). So the live
+buffer adds the least whole blocks (`compute_blocks`) that give the worker `COMPUTE_SECONDS` from a hop's
+last input: the same time at every block size, which is more blocks at a smaller block (the live model:
+n 64 -> 128 + 4 blocks, n 128 -> 128 + 2 blocks, n 256 -> 256 + 1 block).
+
+Where even that is too little (a stall longer than the budget), the stems of some block come late: the dry
+mix stands in (an app underrun), and the callback then grows the buffer by one block (faded out, held for a
+block, faded in), up to `live_buffer_max`, so that a machine that cannot keep up pays one block more of
+latency rather than an underrun every few blocks. After `SHRINK_AFTER_SECONDS` without a late block it
+gives a block back (a jump ahead, faded), down to the live buffer, so a passing stall costs no latency for
 good, and a machine at the edge pays at most one underrun per that time to find its least buffer again.
 
 The worker waits for input on a pipe the input callback writes a byte to (`Wakeup`), as Ardour's process
@@ -37,7 +48,9 @@ import os
 import select
 import threading
 
-COMPUTE_BLOCKS = 0  # extra whole blocks of live buffer for the worker's compute time (see the docstring)
+# The least time the worker gets for a hop, from its last input to the output block that needs it: the live
+# buffer adds whole blocks until it is reached (see the docstring). 6 ms: three periods at block 128.
+COMPUTE_SECONDS = 0.006
 GROWTH_BLOCKS = 4  # after underruns the live buffer grows a block at a time, by at most this (or a hop)
 DRIFT_WINDOW_SECONDS = 0.25  # the smallest live lead over this long decides a drift jump (see playback.py)
 SHRINK_AFTER_SECONDS = 10.0  # a grown live buffer gives a block back after this long without a late block
@@ -49,16 +62,28 @@ def stem_floor(blocksize: int, hop: int) -> int:
     return blocksize + hop - math.gcd(blocksize, hop)
 
 
-def live_buffer(blocksize: int, hop: int, compute_blocks: int = COMPUTE_BLOCKS) -> int:
-    """The live buffer B in samples: `stem_floor` rounded up to whole blocks, plus `compute_blocks` blocks."""
-    floor = stem_floor(blocksize, hop)
-    return (-(-floor // blocksize) + compute_blocks) * blocksize
+def least_buffer(blocksize: int, hop: int) -> int:
+    """`stem_floor` rounded up to whole blocks: the live buffer with no time for the worker."""
+    return -(-stem_floor(blocksize, hop) // blocksize) * blocksize
 
 
-def live_buffer_max(blocksize: int, hop: int) -> int:
+def compute_blocks(blocksize: int, sample_rate: int, seconds: float = COMPUTE_SECONDS) -> int:
+    """Whole blocks added to the least buffer so that the worker has at least `seconds` for a hop: it has one
+    period at the least buffer and one more per block (module docstring)."""
+    assert blocksize > 0 and sample_rate > 0 and seconds >= 0, (blocksize, sample_rate, seconds)
+    periods = seconds * sample_rate / blocksize
+    return max(0, math.ceil(periods - 1e-9) - 1)  # (the tolerance: a float just above a whole number)
+
+
+def live_buffer(blocksize: int, hop: int, sample_rate: int, seconds: float = COMPUTE_SECONDS) -> int:
+    """The live buffer B in samples: `least_buffer` plus `compute_blocks` blocks."""
+    return least_buffer(blocksize, hop) + compute_blocks(blocksize, sample_rate, seconds) * blocksize
+
+
+def live_buffer_max(blocksize: int, hop: int, sample_rate: int) -> int:
     """The most the live buffer grows to after underruns: `GROWTH_BLOCKS` blocks (at least a hop) more."""
     growth = max(GROWTH_BLOCKS * blocksize, -(-hop // blocksize) * blocksize)
-    return live_buffer(blocksize, hop) + growth
+    return live_buffer(blocksize, hop, sample_rate) + growth
 
 
 class Wakeup:

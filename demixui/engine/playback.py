@@ -176,6 +176,7 @@ class Playback:
     def __init__(self, engine, nb_stems: int, sample_rate: int):
         self._engine = engine
         self.nb_stems = nb_stems
+        self.sample_rate = sample_rate
         ng = self.nb_ramped = nb_ramped(nb_stems)  # faders, then cue weights
         width = max_out_channels(nb_stems)  # the widest output buffer (every output on)
         self.ramp = max(1, int(round(RAMP_SECONDS * sample_rate)))
@@ -335,8 +336,8 @@ class Playback:
         a live session started before keeps the buffer it started with until the next one."""
         shared.store(self._ctl, C_HOP, hop)
         shared.store(self._ctl, C_LIVE_FLOOR, stem_floor(blocksize, hop))
-        shared.store(self._ctl, C_LIVE_BUFFER, live_buffer(blocksize, hop))
-        shared.store(self._ctl, C_LIVE_MAX, live_buffer_max(blocksize, hop))
+        shared.store(self._ctl, C_LIVE_BUFFER, live_buffer(blocksize, hop, self.sample_rate))
+        shared.store(self._ctl, C_LIVE_MAX, live_buffer_max(blocksize, hop, self.sample_rate))
 
     def close_wakeup(self) -> None:
         """Control thread, after the streams stopped: no callback signals the worker any more."""

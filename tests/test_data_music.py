@@ -163,3 +163,88 @@ def test_keys_and_pads_sometimes_play_a_low_root(songs):
                 eligible += 1
                 low += min(note.pitch for note in part.notes) < 48  # below C3 (131 Hz)
     assert 0.3 < low / eligible < 0.8, (low, eligible)
+
+
+def test_guitar_bands_follow_each_genres_odds():
+    from demixui.data.arrangement import GENRES
+    from demixui.data.parts import GUITARS, choose_others
+
+    for name, genre in GENRES.items():
+        rng = np.random.default_rng(len(name))
+        bands = [choose_others(rng, genre.others, 3, genre.guitar_odds) for _ in range(400)]
+        share = np.mean([any(family in GUITARS for family, _ in band) for band in bands])
+        assert abs(share - genre.guitar_odds) < 0.07, (name, share, genre.guitar_odds)
+        assert all(len({family for family, _ in band}) == len(band) for band in bands)
+    # guitar bands far more often than the two genres in nine of generator 11 (rock and metal alone)
+    assert all(GENRES[name].guitar_odds >= 0.9 for name in ("rock", "metal"))
+    assert all(GENRES[name].guitar_odds >= 0.6 for name in ("pop", "funk", "reggae", "ballad"))
+    assert all(GENRES[name].guitar_odds <= 0.15 for name in ("hiphop", "electronic"))
+
+
+def test_a_guitar_bands_rhythm_guitar_plays_in_most_sections(songs):
+    from demixui.data.parts import GUITARS
+
+    checked = 0
+    for song, parts, _ in songs:
+        rhythm = parts[2]  # the first "other" part: a guitar band's guitar
+        if rhythm.family in GUITARS and rhythm.role in ("strum", "palm", "power"):
+            for section in song.sections:
+                if section.kind not in ("intro", "breakdown"):
+                    assert rhythm.name in section.others, (rhythm.name, section)
+                    checked += 1
+    assert checked > 50, checked
+
+
+def test_palm_muted_chugs_are_short_and_low_and_open_power_chords_ring():
+    from demixui.data.arrangement import plan_song
+    from demixui.data.parts import other_part
+
+    palm_lengths, open_lengths, palm_pitches = [], [], []
+    for seed in range(6):
+        song = plan_song(np.random.default_rng(seed), 20.0, ["guitar"], "metal")
+        for role, lengths in (("palm", palm_lengths), ("power", open_lengths)):
+            part = other_part(song, np.random.default_rng(seed), "guitar", "guitar_dist", role)
+            lengths += [note.duration for note in part.notes]
+            if role == "palm":
+                palm_pitches += [note.pitch for note in part.notes]
+    assert np.median(palm_lengths) < 0.13 and max(palm_lengths) < 0.13, np.median(palm_lengths)
+    assert np.median(open_lengths) > 2 * np.median(palm_lengths), (np.median(open_lengths), palm_lengths[:5])
+    assert max(palm_pitches) <= 58 and min(palm_pitches) >= 40  # root E2-D#3 and its fifth
+
+
+def test_strums_sweep_down_all_strings_and_up_the_top_ones():
+    from demixui.data.arrangement import plan_song
+    from demixui.data.parts import other_part
+
+    downs = ups = 0
+    for seed in range(4):
+        song = plan_song(np.random.default_rng(seed), 20.0, ["guitar"], "pop")
+        part = other_part(song, np.random.default_rng(seed), "guitar", "guitar_acoustic", "strum")
+        strokes: list[list] = []
+        for note in sorted(part.notes, key=lambda n: n.start):
+            if strokes and note.start - strokes[-1][-1].start < 0.03:
+                strokes[-1].append(note)
+            else:
+                strokes.append([note])
+        for stroke in strokes:
+            pitches = [note.pitch for note in stroke]
+            if len(stroke) == 6 and pitches == sorted(pitches) and pitches[-1] - pitches[0] == 24:
+                downs += 1
+            elif len(stroke) in (3, 4) and pitches == sorted(pitches, reverse=True):
+                ups += 1
+    assert downs > 20 and ups > 10, (downs, ups)
+
+
+def test_a_retake_plays_the_same_notes_a_little_off():
+    from demixui.data.parts import retake
+    from demixui.data.score import Note, Part
+
+    part = Part("g", "other", "guitar_dist", 29, 0, "power")
+    part.notes = [Note(0.25 * i, 0.2, 40 + i % 5, 90) for i in range(80)]
+    take = retake(part, np.random.default_rng(0))
+    assert [n.pitch for n in take.notes] == [n.pitch for n in part.notes]
+    shifts = np.array([b.start - a.start for a, b in zip(part.notes, take.notes, strict=True)])
+    assert 0.002 < np.median(np.abs(shifts)) and np.max(np.abs(shifts)) < 0.04, shifts
+    assert np.std(shifts) > 0.003  # scattered note by note, not one offset (a copy, delayed)
+    assert any(a.velocity != b.velocity for a, b in zip(part.notes, take.notes, strict=True))
+    assert part.notes[0].start == 0.0  # the original is untouched

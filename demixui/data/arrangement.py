@@ -22,6 +22,9 @@ class Genre:
     bass_styles: tuple[str, ...]
     bass_programs: tuple[int, ...]
     others: tuple[str, ...]  # instrument families that suit the genre
+    # share of songs that are guitar bands (a guitar among the "other" parts, playing in most sections): on
+    # records guitars are everywhere in rock and metal and common in pop, funk, reggae and ballads
+    guitar_odds: float = 0.0
 
 
 GENRES: dict[str, Genre] = {
@@ -34,7 +37,17 @@ GENRES: dict[str, Genre] = {
             ("standard", "room", "power"),
             ("root8", "rootfifth", "octave"),
             (33, 34, 34, 29),
-            ("guitar_dist", "guitar_clean", "piano", "organ", "strings", "synth_lead"),
+            (
+                "guitar_dist",
+                "guitar_dist",
+                "guitar_clean",
+                "guitar_acoustic",
+                "piano",
+                "organ",
+                "strings",
+                "synth_lead",
+            ),
+            0.92,
         ),
         Genre(
             "pop",
@@ -43,7 +56,18 @@ GENRES: dict[str, Genre] = {
             ("standard", "room", "electronic"),
             ("root8", "rootfifth", "syncopated", "sustained"),
             (33, 34, 38, 39),
-            ("piano", "epiano", "guitar_clean", "synth_pad", "strings", "mallets", "synth_lead"),
+            (
+                "piano",
+                "epiano",
+                "guitar_clean",
+                "guitar_acoustic",
+                "guitar_dist",
+                "synth_pad",
+                "strings",
+                "mallets",
+                "synth_lead",
+            ),
+            0.65,
         ),
         Genre(
             "funk",
@@ -53,6 +77,7 @@ GENRES: dict[str, Genre] = {
             ("syncopated", "octave"),
             (36, 37, 33, 38),
             ("epiano", "guitar_clean", "brass", "organ", "synth_lead"),
+            0.75,
         ),
         Genre(
             "hiphop",
@@ -61,7 +86,8 @@ GENRES: dict[str, Genre] = {
             ("808", "standard", "electronic"),
             ("sustained", "syncopated"),
             (38, 39, 33, 87),
-            ("piano", "epiano", "synth_pad", "strings", "mallets", "brass"),
+            ("piano", "epiano", "guitar_clean", "synth_pad", "strings", "mallets", "brass"),
+            0.15,
         ),
         Genre(
             "electronic",
@@ -70,7 +96,8 @@ GENRES: dict[str, Genre] = {
             ("electronic", "808"),
             ("octave", "root8", "syncopated"),
             (38, 39, 81, 87),
-            ("synth_pad", "synth_lead", "piano", "mallets", "strings"),
+            ("synth_pad", "synth_lead", "piano", "mallets", "strings", "guitar_clean"),
+            0.1,
         ),
         Genre(
             "reggae",
@@ -80,6 +107,7 @@ GENRES: dict[str, Genre] = {
             ("rootfifth", "syncopated"),
             (33, 32, 38),
             ("organ", "guitar_clean", "piano", "brass"),
+            0.7,
         ),
         Genre(
             "swing",
@@ -89,6 +117,7 @@ GENRES: dict[str, Genre] = {
             ("walking",),
             (32, 32, 33, 35),
             ("piano", "brass", "guitar_clean", "mallets", "strings"),
+            0.45,
         ),
         Genre(
             "metal",
@@ -97,7 +126,17 @@ GENRES: dict[str, Genre] = {
             ("power", "standard", "room"),
             ("root8", "octave"),
             (34, 33, 29),
-            ("guitar_dist", "guitar_dist", "strings", "synth_pad", "organ"),
+            (
+                "guitar_dist",
+                "guitar_dist",
+                "guitar_dist",
+                "guitar_clean",
+                "guitar_acoustic",
+                "strings",
+                "synth_pad",
+                "organ",
+            ),
+            1.0,
         ),
         Genre(
             "ballad",
@@ -106,7 +145,8 @@ GENRES: dict[str, Genre] = {
             ("brush", "standard", "room", "jazz"),
             ("sustained", "rootfifth"),
             (35, 33, 32),
-            ("piano", "strings", "epiano", "guitar_clean", "synth_pad", "mallets"),
+            ("piano", "strings", "epiano", "guitar_clean", "guitar_acoustic", "synth_pad", "mallets"),
+            0.6,
         ),
     )
 }
@@ -193,9 +233,14 @@ class Song:
 
 
 def plan_song(
-    rng: np.random.Generator, seconds: float, other_parts: list[str], genre: str | None = None
+    rng: np.random.Generator,
+    seconds: float,
+    other_parts: list[str],
+    genre: str | None = None,
+    anchor: str | None = None,
 ) -> Song:
-    """A song long enough to cover `seconds`, starting at a random point of a typical form."""
+    """A song long enough to cover `seconds`, starting at a random point of a typical form. The `anchor` part
+    (a guitar band's rhythm guitar) plays in every section but intros and breakdowns."""
     genre_obj = GENRES[genre] if genre else GENRES[str(rng.choice(list(GENRES)))]
     tempo = float(rng.uniform(*genre_obj.tempo))
     key = random_key(rng, 0.7 if genre_obj.name in ("metal", "hiphop") else 0.45)
@@ -230,6 +275,8 @@ def plan_song(
         nb_others = {"intro": 1, "breakdown": 1, "verse": 2, "bridge": 2, "chorus": 3, "outro": 2}[kind]
         nb_others = int(np.clip(nb_others + rng.integers(-1, 2), 1, len(other_parts)))
         others = [str(p) for p in rng.choice(other_parts, size=nb_others, replace=False)]
+        if anchor is not None and anchor not in others and kind not in ("intro", "breakdown"):
+            others.append(anchor)
         bars_per_chord = float(rng.choice([1, 1, 2, 0.5])) if kind != "breakdown" else 2.0
         song.sections.append(
             Section(

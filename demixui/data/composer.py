@@ -13,7 +13,7 @@ from demixui.data.arrangement import GENRES, Song, plan_song
 from demixui.data.bass import bass_part
 from demixui.data.drums import drum_part
 from demixui.data.melody import RANGES, harmony_line, lead_melody, vocabulary
-from demixui.data.parts import choose_others, other_part
+from demixui.data.parts import GUITARS, choose_others, other_part
 from demixui.data.score import Note, Part, in_window
 from demixui.data.vocals import Voice
 
@@ -57,9 +57,11 @@ def compose(seed: int, seconds: float, presets: set[tuple[int, int]]) -> tuple[S
         rng.choice(["rock", "pop", "funk", "hiphop", "electronic", "reggae", "swing", "metal", "ballad"])
     )
     nb_others = int(rng.integers(2, 5))
-    others = choose_others(rng, GENRES[genre_name].others, nb_others)
+    genre = GENRES[genre_name]
+    others = choose_others(rng, genre.others, nb_others, genre.guitar_odds)
     names = [f"{family}_{role}" for family, role in others]
-    song = plan_song(rng, seconds, names, genre_name)
+    anchor = names[0] if others[0][0] in GUITARS and others[0][1] in ("strum", "palm", "power") else None
+    song = plan_song(rng, seconds, names, genre_name, anchor)
     parts = [drum_part(song, rng, presets), bass_part(song, rng)]
     parts += [
         other_part(song, rng, name, family, role) for name, (family, role) in zip(names, others, strict=True)

@@ -178,3 +178,41 @@ def test_vocal_tone_is_mostly_darker():
         airs.append(band_db(out, 16000, 20000) - band_db(out, 500, 1500))
     assert np.median(tilts) < -2 and max(tilts) < 2, tilts
     assert np.mean(np.array(airs) < -2.5) >= 0.4, airs  # a first-order low-pass at 12-18 kHz on 60 %
+
+
+def centroid_hz(audio: np.ndarray) -> float:
+    power = np.abs(np.fft.rfft(audio)) ** 2
+    freqs = np.fft.rfftfreq(len(audio), 1 / production.SAMPLE_RATE)
+    return float((power * freqs).sum() / power.sum())
+
+
+def test_palm_muted_guitar_is_darker_than_open_through_the_same_amp():
+    t = np.arange(production.SAMPLE_RATE // 2) / production.SAMPLE_RATE
+    saw = 0.3 * (2 * ((82.4 * t) % 1.0) - 1)  # a low E string's bright sawtooth
+    string = np.repeat(saw[:, None], 2, axis=1).astype(np.float32)
+    ratios = []
+    for seed in range(8):
+        palm, _ = production.effects_for("guitar_dist", "metal", 120, np.random.default_rng(seed), "palm")
+        open_, _ = production.effects_for("guitar_dist", "metal", 120, np.random.default_rng(seed), "power")
+        assert len(palm) == len(open_) + 2  # the palm's low-pass ahead of the same kind of amp
+        ratios.append(
+            centroid_hz(production.apply(string, palm)[:, 0])
+            / centroid_hz(production.apply(string, open_)[:, 0])
+        )
+    assert np.median(ratios) < 0.8, ratios
+
+
+def test_a_second_takes_tone_is_near_the_first_but_not_the_same():
+    noise = np.random.default_rng(2).normal(0, 0.1, (production.SAMPLE_RATE // 2, 2)).astype(np.float32)
+    for seed in range(5):
+        first, _ = production.effects_for("guitar_dist", "rock", 120, np.random.default_rng(seed), "power")
+        second, _ = production.effects_for("guitar_dist", "rock", 120, np.random.default_rng(seed), "power")
+        drive = next(p.drive_db for p in second if isinstance(p, production.pb.Distortion))
+        production.second_take_tone(second, np.random.default_rng(100 + seed))
+        moved = next(p.drive_db for p in second if isinstance(p, production.pb.Distortion))
+        assert 0 < abs(moved - drive) <= 2
+        a = production.apply(noise, first)[:, 0]
+        b = production.apply(noise, second)[:, 0]
+        assert not np.array_equal(a, b)
+        assert np.corrcoef(a, b)[0, 1] > 0.5, seed  # the same input through nearby settings
+        assert abs(band_db(a, 1000, 3000) - band_db(b, 1000, 3000)) < 4

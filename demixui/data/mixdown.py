@@ -1,8 +1,9 @@
 """Rendering and mixing one composed song into four float stems, then to 16-bit stems and mixture.
 
 Each part is rendered alone (FluidSynth or the singing voice), gets its effects, place in the stereo image and
-level; parts send to one reverb per stem; a mastering limiter's gain curve and a bus gain, applied to every
-stem alike, set loudness and peak. The mixture is the sum of the 16-bit stems, computed in integers.
+level (rhythm guitars often as two takes, one each side); parts send to one reverb per stem; each stem has
+its bus (`mastering.stem_bus`); mastering, a limiter's gain curve and a bus gain, applied to every stem
+alike, set tone, loudness and peak. The mixture is the sum of the 16-bit stems, computed in integers.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from demixui.data import production
 from demixui.data.composer import compose
 from demixui.data.drumsampler import render_drums
 from demixui.data.mastering import master, stem_bus
+from demixui.data.parts import retake
 from demixui.data.render import SAMPLE_RATE, fresh_renderer
 from demixui.data.score import in_window
 from demixui.data.vocals import sing
@@ -29,8 +31,19 @@ STEMS = ("vocals", "drums", "bass", "other")
 # 7: wider "other" and drums, more bass reverb; 8: bass low-pass 12 dB/octave at 200-1500 Hz; 9: darker
 # vocals; 10: the vocoder's filters computed once per word and scaled per frame, complex64 (the same
 # sound to float rounding, a few LSB apart); 11: bass and voices meet their compressors at a set level, bass
-# darker and roomier, vocal air flat to 11.5 kHz then falling fast, the "other" bus darker).
-GENERATOR_VERSION = 11
+# darker and roomier, vocal air flat to 11.5 kHz then falling fast, the "other" bus darker; 12: guitar bands
+# far more often, acoustic strums, palm-muted power chords, rhythm guitars doubled by a second take, a bus
+# compressor on every stem).
+GENERATOR_VERSION = 12
+# (family, role) -> share of such parts doubled by a second take panned to the other side
+DOUBLE_ODDS = {
+    ("guitar_dist", "power"): 0.9,
+    ("guitar_dist", "palm"): 0.9,
+    ("guitar_dist", "riff"): 0.5,
+    ("guitar_acoustic", "strum"): 0.5,
+    ("guitar_clean", "strum"): 0.4,
+    ("guitar_clean", "chords"): 0.3,
+}
 GM_KIT_ODDS = 0.1  # songs whose drums stay on the General MIDI SoundFont's kits
 BASS_DRIVE_DB = -20.0  # active RMS (dBFS) of a bass part going into its effects
 VOCAL_DRIVE_DB = -20.0  # and of a voice (lead, backing) going into its compressor and saturation
@@ -64,24 +77,40 @@ def render_stems(seed: int, seconds: float, soundfont: str) -> tuple[dict[str, n
             instrument = kit_info["sampled_kit"]
         else:
             audio = renderer.render(part, nb_samples)
-        chain, send = production.effects_for(part.family, song.genre.name, song.tempo, rng)
+        doubled = rng.random() < DOUBLE_ODDS.get((part.family, part.role), 0.0)
+        tone_seed = int(rng.integers(2**32))  # a double's two takes draw the same chain; the second's moves
+        chain, send = production.effects_for(
+            part.family, song.genre.name, song.tempo, np.random.default_rng(tone_seed), part.role
+        )
         if part.stem == "bass":  # the compressors (thresholds in dBFS) then meet the same level in every song
             audio = production.normalise(audio, BASS_DRIVE_DB)  # FluidSynth's basses come out near -30 dBFS
         audio = production.apply(audio, chain)
         pan, width = 0.0, 1.0
-        if part.stem == "other":
+        if doubled:  # a real double: the part played and amped again, each take to one side
+            second, _ = production.effects_for(
+                part.family, song.genre.name, song.tempo, np.random.default_rng(tone_seed), part.role
+            )
+            take = production.apply(
+                renderer.render(retake(part, rng), nb_samples), production.second_take_tone(second, rng)
+            )
+            spread = float(rng.uniform(0.7, 1.0))
+            width = float(rng.uniform(0.2, 0.6))
+            balance_db = float(rng.uniform(-2, 2))
+            audio = production.place(audio, -spread, width) + production.place(
+                take, spread, width
+            ) * np.float32(10 ** (balance_db / 20))
+            part.info["doubled"] = {"spread": round(spread, 2), "balance_db": round(balance_db, 1)}
+        elif part.stem == "other":
             pan = float(other_pans.pop()) if other_pans else float(rng.uniform(-0.8, 0.8))
             width = float(rng.uniform(0.5, 1.4))  # real mixes: side/mid -9.3 dB, ours were -13
-            if part.family == "guitar_dist" or (part.family == "guitar_clean" and rng.random() < 0.3):
-                audio = production.double_track(audio, float(rng.uniform(8, 25)), 0.9)
-                pan = 0.0
         elif part.stem == "bass":
             width = float(rng.uniform(0.0, 0.3))
         elif part.stem == "vocals":
             width = 1.0
         elif part.stem == "drums":
             width = float(rng.uniform(1.0, 1.4))  # real drum stems: side/mid -11.9 dB, ours were -15.5
-        audio = production.place(audio, pan, width)
+        if not doubled:
+            audio = production.place(audio, pan, width)
         level = {"drums": -16.0, "bass": -18.0, "vocals": -20.0, "other": -21.0}[part.stem]
         gain = level + float(rng.uniform(-3, 3))
         audio = production.normalise(audio, gain)

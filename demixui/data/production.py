@@ -36,9 +36,10 @@ class _Send:
 
 
 def effects_for(
-    family: str, genre: str, tempo: float, rng: np.random.Generator
+    family: str, genre: str, tempo: float, rng: np.random.Generator, role: str = ""
 ) -> tuple[list[pb.Plugin], float]:
-    """The effect chain of one part, chosen for its instrument family (and genre), and its reverb send."""
+    """The effect chain of one part, chosen for its instrument family, role (and genre), and its reverb
+    send."""
     beat = 60.0 / tempo
     reverb = _Send(float(rng.uniform(0.05, 0.25)))
     chain: list = []
@@ -87,10 +88,15 @@ def effects_for(
     else:
         chain = other_highpass(rng)
         if family == "guitar_dist":
+            if role == "palm":  # the palm on the strings damps their upper harmonics before the amp
+                cutoff = _log_uniform(rng, 500, 1200)
+                chain += [pb.LowpassFilter(cutoff), pb.LowpassFilter(cutoff)]
             chain += guitar_amp(rng, 8, 28)
             chain.append(pb.Compressor(-18, 4, 10, 100))
         elif family == "guitar_clean" and rng.random() < 0.6:
             chain += guitar_amp(rng, 0, 8)
+        elif family == "guitar_acoustic":
+            chain += acoustic_body(rng)
         if family in ("epiano", "guitar_clean", "synth_pad", "organ") and rng.random() < 0.5:
             chain.append(
                 pb.Chorus(
@@ -161,6 +167,31 @@ def guitar_amp(rng: np.random.Generator, low_drive: float, high_drive: float) ->
         pb.PeakFilter(_log_uniform(rng, 1800, 3500), _db(rng, 1, 5), 1.5),
         pb.LadderFilter(pb.LadderFilter.Mode.LPF24, rolloff, 0.0, 1.0),
     ]
+    return chain
+
+
+def acoustic_body(rng: np.random.Generator) -> list[pb.Plugin]:
+    """A miked steel- or nylon-string guitar: low cut, the body's boom trimmed or kept, some sparkle, and a
+    compressor that evens the strums."""
+    return [
+        pb.HighpassFilter(float(rng.uniform(60, 110))),
+        pb.PeakFilter(float(rng.uniform(150, 260)), _db(rng, -5, 2), 1.0),
+        pb.PeakFilter(_log_uniform(rng, 2500, 6000), _db(rng, 0, 5), 0.8),
+        pb.Compressor(_db(rng, -26, -14), float(rng.uniform(2, 4)), float(rng.uniform(5, 20)), 120),
+    ]
+
+
+def second_take_tone(chain: list[pb.Plugin], rng: np.random.Generator) -> list[pb.Plugin]:
+    """`chain`'s settings moved a little, in place (returned too), for a doubled part's second take: another
+    guitar or amp setting on the same sound, not a different one (drive +-2 dB, EQ +-1.5 dB and +-12 %)."""
+    for plugin in chain:
+        if isinstance(plugin, pb.Distortion):
+            plugin.drive_db = max(0.0, plugin.drive_db + float(rng.uniform(-2, 2)))
+        elif isinstance(plugin, pb.PeakFilter):
+            plugin.gain_db = plugin.gain_db + float(rng.uniform(-1.5, 1.5))
+            plugin.cutoff_frequency_hz = plugin.cutoff_frequency_hz * float(np.exp(rng.uniform(-0.12, 0.12)))
+        elif isinstance(plugin, pb.LadderFilter):
+            plugin.cutoff_hz = plugin.cutoff_hz * float(np.exp(rng.uniform(-0.12, 0.12)))
     return chain
 
 

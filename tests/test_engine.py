@@ -517,3 +517,40 @@ def test_analysis_levels_and_columns_equal_the_plain_formulas():
         frame = mono[k * SPEC_HOP:k * SPEC_HOP + SPEC_FFT].T * analysis._window
         power = np.abs(np.fft.rfft(frame, axis=1)) ** 2 / analysis._ref_power
         np.testing.assert_array_equal(analysis._columns[:, k], db(power[:, analysis._bands].max(axis=2)))
+
+
+def test_a_file_rides_out_a_stalled_worker_on_its_lead(model, tmp_path):
+    """The worker is a Python thread: another thread holding the GIL on a busy machine can stall it for a
+    few hundred milliseconds. A file is separated far enough ahead (worker.FILE_LEAD_SECONDS) that the
+    callback keeps playing stems through such a stall: no app underrun, no resync. (The stall is a sleep in
+    the worker's separator call: with the null backend's clock in Python, a thread holding the GIL would
+    stop the clock too.)"""
+    stall_s = 0.3  # the old lead, 8 hops and 2 blocks (104 ms here), ran out within it
+    path = tmp_path / "long.wav"
+    sf.write(path, music(4.0), SR, subtype="FLOAT")
+    with Engine(model=model, backend="null", blocksize=256) as engine:
+        assert engine.worker.lead() >= 0.45 * SR  # a file's lead, about half a second, in whole hops
+        assert engine.worker.lead() % engine.hop == 0
+        engine.open_file(path)
+        engine.play()
+        session = engine._session
+        deadline = time.monotonic() + 30
+        while session.stem_span[1] - session.play_position < engine.worker.lead() - engine.hop:
+            assert time.monotonic() < deadline, "the worker never built its lead"
+            time.sleep(0.005)
+        stream, stalled = engine.worker._stream, threading.Event()
+        original = stream.process
+
+        def process_after_a_stall(mix):
+            stream.process = original  # once
+            stalled.set()
+            time.sleep(stall_s)
+            return original(mix)
+
+        stream.process = process_after_a_stall
+        assert stalled.wait(10)
+        position = engine.played_seconds
+        _wait_played(engine, position + stall_s + 0.3)
+        snap = engine.snapshot()
+    assert engine.played_seconds >= position + stall_s + 0.3
+    assert snap.app_underruns == 0 and snap.resyncs == 0, snap

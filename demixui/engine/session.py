@@ -60,7 +60,9 @@ from dsp.ring import PositionalRing
 
 NB_STEM_CHANNELS = 8  # 4 stems x 2 channels, stem-major: channel = stem * 2 + side
 SOURCE_CAPACITY = 1 << 17  # ~3 s of read-ahead at 44.1 kHz
-STEM_CAPACITY = 1 << 15  # ~0.74 s; the worker keeps at most `lead` (<< this) separated ahead of the callback
+# ~1.5 s (2 MB a session); the worker keeps at most its lead and a hop separated ahead of the callback
+# (a file: about 0.5 s, worker.FILE_LEAD_SECONDS); the callback reads up to a block from its play position.
+STEM_CAPACITY = 1 << 16
 
 _session_ids = itertools.count(1)
 

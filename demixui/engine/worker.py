@@ -1,10 +1,13 @@
 """The inference worker thread: source ring -> StreamingSeparator -> stem ring, ahead of the audio callback.
 
 It keeps about `lead` samples separated ahead of the callback's play position, a few hops per onnxruntime
-call, and sleeps in between (for roughly the time the callback needs to play what it is ahead by). Waiting
-for live input it sleeps until the input callback signals that a block arrived (`live.Wakeup`), so a hop is
-separated the moment its last samples are in. It never waits on the callback and the callback never waits
-on it.
+call, and sleeps in between (for roughly the time the callback needs to play what it is ahead by). For a
+file the lead is deep, `FILE_LEAD_SECONDS` (about half a second): the mixer's gains act in the callback, so
+the separated audio queued ahead costs no audible latency, and it lets the worker, a Python thread, stall
+that long (another thread holding the GIL and descheduled on a busy machine) without the callback running
+short. Waiting for live input it sleeps until the input callback signals that a block arrived
+(`live.Wakeup`), so a hop is separated the moment its last samples are in. It never waits on the callback
+and the callback never waits on it.
 
 When it falls behind (a slow model, a busy machine) the callback is already playing the dry mix from the
 source ring, so the worker does not try to separate audio that has been played: it resynchronises.
@@ -13,7 +16,10 @@ error, and the callback plays the dry mix, counting app underruns, until another
 resets the separator, starts feeding the source L samples before a point `r0` ahead of the callback (so
 the model's left padding falls on real audio), drops the first L outputs, and publishes the stem span
 `(r0, r0)` before writing anything, so the callback keeps playing dry until valid stems arrive and then
-crossfades back. A swapped model takes over where the stems end, crossfaded from the old one.
+crossfades back. The restart point is a short lead ahead (`near_lead`: 8 hops and 2 blocks, enough for a
+fresh stream to get going), not the file's deep lead, so the dry mix stands in no longer than it must; the
+worker then builds the deep lead up again, 8 hops per call. A swapped model takes over where the stems end,
+crossfaded from the old one: for a file that is a lead (about half a second) after the swap.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ from demixui.errors import DemixError, ModelOutputError
 TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
 MAX_HOPS_PER_CALL = 8
 MODEL_CROSSFADE = 1024  # samples over which a swapped-in model takes over from the old one (23 ms)
+# How far ahead of the callback a file is separated. The callback plays the dry mix whenever the stems run
+# short, so this is how long the worker may stall without an app underrun: on the loaded 2-core machine a
+# thread that held the GIL and was descheduled stalled the worker for about 0.5 s (BENCHMARKS.md, "Clicks
+# under load": 281 blocks of 64 played dry after the 96-ms lead ran out). Within the stem ring (session.py).
+FILE_LEAD_SECONDS = 0.5
 
 
 class InferenceTimes:
@@ -78,14 +89,19 @@ class InferenceWorker:
         self._thread.join(timeout)
 
     def lead(self) -> int:
-        """Output samples the worker keeps separated ahead of the callback: enough to ride out a slow hop.
-        Live input is separated as it arrives: there it is the live buffer and a hop (where a resync
-        restarts)."""
+        """Output samples the worker keeps separated ahead of the callback. A file: `FILE_LEAD_SECONDS` in
+        whole hops (at least `near_lead`), enough to ride out a stalled worker. Live input is separated as it
+        arrives: there it is the live buffer and a hop (where a resync restarts)."""
         hop = self._stream.hop
         session = self._engine._session
         if session is not None and session.info.live:
             return self._engine.playback.live_buffer + hop
-        return 8 * hop + 2 * self._engine.blocksize
+        deep = -(-int(FILE_LEAD_SECONDS * self._engine.sample_rate) // hop) * hop
+        return max(deep, self.near_lead())
+
+    def near_lead(self) -> int:
+        """The least lead a file restarts from (a resync): 8 hops (one onnxruntime call) and 2 blocks."""
+        return MAX_HOPS_PER_CALL * self._stream.hop + 2 * self._engine.blocksize
 
     def _run(self) -> None:
         engine = self._engine
@@ -225,7 +241,8 @@ class InferenceWorker:
         if contiguous and end >= play:
             r0 = end  # the stems held stay valid; the new model's continue them without a gap
         else:
-            r0 = -(-max(end, play + self.lead()) // hop) * hop
+            near = self.lead() if session.info.live else self.near_lead()  # a file: the deep lead regrows
+            r0 = -(-max(end, play + near) // hop) * hop
             start = r0
         q0 = max(0, r0 - latency)
         # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.

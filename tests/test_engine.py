@@ -412,9 +412,12 @@ def test_swapping_the_model_while_playing_crossfades_to_it(model, other_model_pa
         engine.set_mute("vocals", True)  # not unity: the two models' mixes differ
         engine.open_file(path)
 
+        loaded_at = []
+
         def swap():
             _wait_played(engine, 0.8)
             engine.load_model(other_model_path)
+            loaded_at.append(engine._session.play_position)
 
         swapper = threading.Thread(target=swap)
         swapper.start()
@@ -429,6 +432,10 @@ def test_swapping_the_model_while_playing_crossfades_to_it(model, other_model_pa
     is_first = np.abs(out - first).max(axis=1) < 2e-5
     swapped_at = int(np.argmin(is_first[LATENCY:])) + LATENCY
     assert 0.8 * SR < swapped_at < 1.5 * SR
+    # A file is separated half a second ahead, but the new model takes over about 0.1 s after the swap (where
+    # the worker restarts ahead of the callback, `near_lead`), not where the stems end.
+    assert engine.worker.lead() >= 0.45 * SR
+    assert swapped_at - loaded_at[0] < 0.25 * SR, (swapped_at, loaded_at)
     # ... then the second model (its stream started L before the swap, so close to its offline output) ...
     tail = slice(swapped_at + 4096, len(out) - LATENCY)
     assert np.abs(out[tail] - second[tail]).max() < 0.1 * np.abs(first[tail] - second[tail]).max()

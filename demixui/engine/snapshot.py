@@ -5,8 +5,9 @@ Latency, as reported (all in milliseconds, computed from the running pipeline, n
   the source sample from L ago, and the dry mix is delayed by the same L so the two line up.
 - `buffer_latency_ms`: audio waiting in the engine's rings beyond L. Live input: input captured but not yet
   played (source ring write position minus the play position, at the start of the last output block).
-  File: the separated audio queued ahead of the play position (the stem ring's fill; how long a seek or a
-  model swap takes to be heard).
+  File: how long a model swap takes to be heard: the separated audio queued ahead of the play position, up
+  to the worker's `near_lead` (a swap starts there). The worker queues about 0.5 s more (its lead, which
+  `ring_fill` shows), which delays nothing: the gains act in the callback and a seek starts a new session.
 - `device_latency_ms`: what PortAudio reports for the output stream (plus the input stream when live); 0 on
   the null backend.
 - `total_latency_ms` = the sum. For live input on the null backend an input impulse comes out exactly

@@ -54,7 +54,8 @@ def build_snapshot(engine) -> EngineSnapshot:
         device_latency_s += float(engine._input.latency)
     device_latency = int(round(device_latency_s * sr))
     live = session is not None and session.info.live
-    buffered = playback.source_lead if live else playback.stem_fill
+    # A file: a model swap is heard at most `near_lead` ahead; the rest of the deep lead delays nothing.
+    buffered = playback.source_lead if live else min(playback.stem_fill, engine.worker.near_lead())
     if session is None or not session.started:
         buffered = 0
     model_ms = engine._latency / sr * 1000.0

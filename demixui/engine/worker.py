@@ -18,8 +18,9 @@ the model's left padding falls on real audio), drops the first L outputs, and pu
 `(r0, r0)` before writing anything, so the callback keeps playing dry until valid stems arrive and then
 crossfades back. The restart point is a short lead ahead (`near_lead`: 8 hops and 2 blocks, enough for a
 fresh stream to get going), not the file's deep lead, so the dry mix stands in no longer than it must; the
-worker then builds the deep lead up again, 8 hops per call. A swapped model takes over where the stems end,
-crossfaded from the old one: for a file that is a lead (about half a second) after the swap.
+worker then builds the deep lead up again, 8 hops per call. A swapped model takes over where the stems end
+(live input) or, for a file, `near_lead` ahead of the callback, crossfaded from the old model's stems held
+there, so a swap is heard about 0.1 s after it, not a deep lead after (see `_begin_crossfade`).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 import numpy as np
 
 from demixui.engine.priority import raise_thread_priority
-from demixui.engine.session import Session
+from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.errors import DemixError, ModelOutputError
 
 TIMING_HISTORY = 2048  # per-hop inference times kept for the percentiles
@@ -71,6 +72,7 @@ class InferenceWorker:
         self.times = InferenceTimes()
         self.resyncs = 0  # worker writes
         self._previous = None  # the replaced model's stream, during a crossfade to the new one
+        self._held = None  # or its stems, read back from the ring, when the new one starts before they end
         self._crossfade_from = 0
         self.failed = False
         self._stop = threading.Event()
@@ -118,12 +120,16 @@ class InferenceWorker:
                 if session is None or session.latency != self._stream.latency_samples:
                     current = None
                 # Same latency: continue the running session with the new model, crossfading if we can.
-                if current is not None and not self._begin_crossfade(current, previous, fed, out_pos):
-                    fed, out_pos, discard_until = self._resync(current, contiguous=True)
+                if current is not None:
+                    r0 = self._begin_crossfade(current, previous, fed, out_pos)
+                    if r0 is not None:
+                        fed = out_pos = r0
+                    else:
+                        fed, out_pos, discard_until = self._resync(current, contiguous=True)
                 self.failed = False
             if session is not current:
                 current = session
-                self._previous = None
+                self._previous = self._held = None
                 if session is not None:
                     self._stream.reset()
                     fed = out_pos = discard_until = 0
@@ -190,13 +196,18 @@ class InferenceWorker:
         t0 = time.perf_counter()
         stems = self._stream.process(mix)
         nb_out = stems.shape[0]
-        if self._previous is not None:  # a swapped model: crossfade from the old model's stems to the new's
-            old = self._previous.process(mix)
+        if self._previous is not None or self._held is not None:  # a swapped model: crossfade from the old
+            if self._previous is not None:  # model's stems to the new's
+                old = self._previous.process(mix)
+            else:  # the old model's stems held in the ring, from where the new one starts (zeros after)
+                old = np.zeros_like(stems)
+                k = max(0, min(nb_out, self._crossfade_from + MODEL_CROSSFADE - out_pos))
+                old[:k] = self._held[out_pos - self._crossfade_from:][:k]
             ramp = (np.arange(out_pos, out_pos + nb_out) - self._crossfade_from + 1) / MODEL_CROSSFADE
             ramp = np.clip(ramp, 0.0, 1.0).astype(np.float32)[:, None, None]
             stems = old + ramp * (stems - old)
             if out_pos + nb_out >= self._crossfade_from + MODEL_CROSSFADE:
-                self._previous = None
+                self._previous = self._held = None
         elapsed = time.perf_counter() - t0
         self.times.add(elapsed / (n / self._stream.hop), n // self._stream.hop)
         if not np.isfinite(stems).all():  # never to the speakers: the callback plays the dry mix instead
@@ -213,22 +224,47 @@ class InferenceWorker:
             session.stem_span = (start, out_pos + nb_out)
         return fed + n, out_pos + nb_out
 
-    def _begin_crossfade(self, session: Session, previous, fed: int, out_pos: int) -> bool:
-        """Start the new model where the stems end, warmed up on the L samples before, and keep the old
-        stream running for `MODEL_CROSSFADE` samples to crossfade (no click when gains are not unity).
-        False when the worker is not neatly caught up (then it resynchronises instead)."""
+    def _begin_crossfade(self, session: Session, previous, fed: int, out_pos: int) -> int | None:
+        """Start the new model at a point r0, warmed up on the L samples before, and crossfade over
+        `MODEL_CROSSFADE` samples from the old model (no click when gains are not unity). Returns r0, where
+        the worker continues (None when it is not neatly caught up: then it resynchronises instead).
+
+        Live input: r0 is where the stems end, and the old stream runs on for the crossfade. A file: the
+        stems run a deep lead ahead, so that the swap is heard soon, r0 is `near_lead` ahead of the callback
+        and the crossfade is from the old model's stems already held there; the span steps back to r0 (the
+        worker rewrites from there). A callback that saw the old span reads at most a block past the play
+        position, so the step back holds only if r0 is still two blocks ahead once published; else (the
+        worker stalled meanwhile) the old span is restored, nothing having been written, and r0 is the end."""
         latency = self._stream.latency_samples
+        hop = self._stream.hop
         start, end = session.stem_span
-        if not (out_pos == fed == end >= session.play_position and fed >= latency
-                and fed - latency >= session.source.oldest() and start <= session.play_position):
-            return False
+        play = session.play_position
+        if not (out_pos == fed == end >= play and start <= play):
+            return None
+        if not (end >= latency and end - latency >= session.source.oldest()):
+            return None
+        r0 = end
+        sooner = -(-(play + self.near_lead()) // hop) * hop
+        if not session.info.live and sooner + MODEL_CROSSFADE <= end and sooner - latency >= max(
+                0, session.source.oldest()):
+            held = np.empty((MODEL_CROSSFADE, NB_STEM_CHANNELS), np.float32)
+            session.stems.read_into(sooner, held)  # written by this thread: no race
+            session.stem_span = (start, sooner)
+            if sooner >= session.play_position + 2 * self._engine.blocksize:
+                r0 = sooner
+            else:
+                session.stem_span = (start, end)
         warm_up = np.zeros((latency, 2), np.float32)
         source_end = session.source_end
-        session.source.read_clipped(fed - latency, warm_up, session.source.written if source_end is None
+        session.source.read_clipped(r0 - latency, warm_up, session.source.written if source_end is None
                                     else source_end)  # zeros past the end: the tail the old model was fed
-        self._stream.process(warm_up)  # outputs for positions before `fed`: already played or held
-        self._previous, self._crossfade_from = previous, fed
-        return True
+        self._stream.process(warm_up)  # outputs for positions before r0: already played or held
+        if r0 == end:
+            self._previous, self._held = previous, None
+        else:
+            self._previous, self._held = None, held.reshape(MODEL_CROSSFADE, -1, 2)
+        self._crossfade_from = r0
+        return r0
 
     def _resync(self, session: Session, contiguous: bool = False) -> tuple[int, int, int]:
         """Restart the separator (fresh state) so that its first valid output lands at `r0`: ahead of the
@@ -248,6 +284,6 @@ class InferenceWorker:
         # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.
         session.stem_span = (start, r0)  # published before anything is written at r0
         self._stream.reset()
-        self._previous = None
+        self._previous = self._held = None
         self.resyncs += 1
         return q0, q0, r0

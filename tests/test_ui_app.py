@@ -3,11 +3,8 @@ underrun flashing), with real Qt offscreen and the real engine on the null backe
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import math
+import os
 import subprocess
 import sys
 import threading
@@ -15,9 +12,9 @@ import threading
 import numpy as np
 import pytest
 import soundfile as sf
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtGui import QImage  # noqa: E402
@@ -32,10 +29,6 @@ from demixui.ui.style import SPECTROGRAM_LEVELS_DB  # noqa: E402
 from demixui.ui.tasks import TaskRunner  # noqa: E402
 from demixui.ui.transport import format_time  # noqa: E402
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 WAIT_MS = 15000
 
 

@@ -4,17 +4,14 @@ user drives it, the written files read back (our `stem` box reader, PyAV) and co
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
 from PySide6.QtWidgets import QDialogButtonBox  # noqa: E402
@@ -26,10 +23,6 @@ from demixui.ui.settings import AppSettings  # noqa: E402
 from demixui.ui.window import MainWindow  # noqa: E402
 from tests.test_ui_window import SR, WAIT_MS, music, open_and_wait  # noqa: E402
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 STEMS = ("vocals", "drums", "bass", "other")
 
 

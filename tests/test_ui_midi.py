@@ -4,10 +4,6 @@ the widgets and in the engine. The last test goes through a real JACK MIDI port 
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import math
 import subprocess
 import sys
@@ -15,9 +11,9 @@ import threading
 import time
 
 import pytest
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 mido = pytest.importorskip("mido")
 
 import test_ui_window as ui_window  # noqa: E402
@@ -31,10 +27,6 @@ from demixui.ui.window import MainWindow  # noqa: E402
 WAIT_MS, open_and_wait = ui_window.WAIT_MS, ui_window.open_and_wait
 settings, wav_path, window = ui_window.settings, ui_window.wav_path, ui_window.window  # the same fixtures
 
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 JACK_BACKEND = "mido.backends.rtmidi/UNIX_JACK"
 
 

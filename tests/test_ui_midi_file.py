@@ -3,14 +3,9 @@ reads, written and read back through the dialogs a user clicks through."""
 
 from __future__ import annotations
 
-import os
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
-import pytest
-
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 import test_ui_window as ui_window  # noqa: E402
 
@@ -18,10 +13,6 @@ from demixui.engine.midi import Control, MidiMap  # noqa: E402
 from demixui.engine.midi_control import load_midi_map  # noqa: E402
 
 settings, window = ui_window.settings, ui_window.window  # the same fixtures
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 
 def test_a_mapping_saved_as_a_file_loads_in_play_and_back_in_the_window(qtbot, window, tmp_path):

@@ -4,20 +4,15 @@ whose device has too few channels: a one-line banner, and the remix plays on).""
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import json
 import subprocess
 import sys
 
 import numpy as np
-import pytest
 import soundfile as sf
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 from jack_server import jack_server  # noqa: E402
 from PySide6.QtCore import QSettings, Qt  # noqa: E402
@@ -26,11 +21,6 @@ from demixui.engine import Engine  # noqa: E402
 from demixui.engine.routing import OutputLayout  # noqa: E402
 from demixui.ui.settings import AppSettings, AudioSettings, SettingsDialog  # noqa: E402
 from demixui.ui.window import MainWindow  # noqa: E402
-
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 SR = 44100
 WAIT_MS = 15000

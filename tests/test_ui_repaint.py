@@ -4,15 +4,11 @@ whole pixels only, and the spectrogram colours only its new columns. Real Qt off
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import numpy as np
 import pytest
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 import pyqtgraph as pg  # noqa: E402
 from PySide6.QtCore import QEvent, QObject, QSettings  # noqa: E402
@@ -23,11 +19,6 @@ from demixui.ui.settings import AppSettings  # noqa: E402
 from demixui.ui.spectrogram import SpectrogramView  # noqa: E402
 from demixui.ui.transport import SeekSlider  # noqa: E402
 from demixui.ui.window import MainWindow  # noqa: E402
-
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 
 class _Paints(QObject):

@@ -6,19 +6,15 @@ engine's snapshot and, where cheap, in what the engine actually played.
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before Qt creates its application
-
 import math
 import threading
 
 import numpy as np
 import pytest
 import soundfile as sf
+from qt_offscreen import QT_MARKS  # offscreen Qt; the module is skipped without PySide6 or pytest-qt
 
-pytest.importorskip("PySide6")
-pytest.importorskip("pytestqt")
+pytestmark = QT_MARKS
 
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl  # noqa: E402
 from PySide6.QtGui import QDropEvent  # noqa: E402
@@ -27,12 +23,6 @@ from demixui.engine import STEMS, Engine  # noqa: E402
 from demixui.engine.faders import KARAOKE_FULL, db_to_fader  # noqa: E402
 from demixui.ui.settings import AppSettings, AudioSettings  # noqa: E402
 from demixui.ui.window import MainWindow  # noqa: E402
-
-# Qt warnings fail a test; the offscreen platform's own note about dialogs is not ours to fix.
-pytestmark = [
-    pytest.mark.qt_log_level_fail("WARNING"),
-    pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints"),
-]
 
 SR = 44100
 WAIT_MS = 15000  # generous: the machine running the suite may be busy

@@ -267,6 +267,34 @@ def test_recording_holds_exactly_what_was_played(model, track, tmp_path):
     assert not list(tmp_path.glob("*.part"))
 
 
+@pytest.mark.parametrize("callback", ["native", "python"])
+def test_a_file_separated_before_play_starts_at_play(model, track, callback, monkeypatch):
+    """A file whose first stems are separated while it waits for play (the clock renders silent blocks all
+    the while) starts at the first block played: output_offset names that block, not one rendered before.
+    (It once named the first block after the stems were ready, so a test slowed between open and play on
+    a busy machine found the output shifted by that many blocks.)"""
+    from demixui.engine.playback import CALLBACK_ENV
+
+    monkeypatch.setenv(CALLBACK_ENV, callback)
+    path, mix, stems = track
+    with Engine(model=model, backend="null-fast", blocksize=512, capture=True) as engine:
+        assert engine.audio_callback.startswith(callback)
+        engine.open_file(path)
+        session, playback = engine._session, engine.playback
+        deadline = time.monotonic() + 30
+        while not playback._stems_ready(session, engine.blocksize):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        blocks = engine.output.blocks
+        while engine.output.blocks < blocks + 3:  # blocks rendered with the stems ready, paused
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert not session.started and engine.output_offset == -1
+        out = play_to_end(engine)
+    assert engine.output_offset >= (blocks + 3) * 512
+    np.testing.assert_allclose(out[LATENCY:LATENCY + len(mix)], stems.sum(axis=1), atol=2e-5, rtol=0)
+
+
 def test_spectrogram_and_levels_follow_what_is_played(model, tmp_path):
     t = np.arange(SR) / SR
     tone = (0.5 * np.sin(2 * np.pi * 1000 * t))[:, None].repeat(2, axis=1).astype(np.float32)

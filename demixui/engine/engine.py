@@ -380,7 +380,8 @@ class Engine:
     @property
     def output_offset(self) -> int:
         """Device sample index (counted from the stream start) at which the current session's first sample
-        (play position 0) was output; -1 before it starts. Position p is output at `output_offset + p`."""
+        (play position 0) was output; -1 before it starts (a file: before it is played, however long it was
+        open). Position p is output at `output_offset + p` (until a pause)."""
         session = self._session
         return -1 if session is None else session.output_offset
 

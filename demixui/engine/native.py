@@ -202,10 +202,13 @@ if _IMPORT_ERROR is None:
         return end - c >= need
 
     @jit
-    def prefilled(ctl, fl, s, n):
-        """Wait (playing silence) until the session can start with stems, or time out (_prefilled)."""
+    def prefilled(ctl, fl, s, n, playing):
+        """Wait (playing silence) until the session can start with stems, or time out; a file starts at its
+        first block played, not while paused before it (_prefilled)."""
         if s[S_STARTED] != 0:
             return True
+        if not playing and s[S_LIVE] == 0:
+            return False
         written = s[S_SOURCE_WRITTEN]
         acquire()
         skip = max(0, written - ctl[C_LIVE_BUFFER]) if s[S_LIVE] != 0 else 0
@@ -214,7 +217,7 @@ if _IMPORT_ERROR is None:
             waiting = ready and not stems_ready_at(ctl, s, n, skip)
         else:
             ready = stems_ready(ctl, s, n) or s[S_SOURCE_ERROR] != 0
-            waiting = (not ready) and ctl[C_PLAYING] != 0 and written > 0
+            waiting = (not ready) and playing and written > 0
         if waiting:
             ctl[C_PREFILL_WAITED] += n
             ready = ctl[C_PREFILL_WAITED] >= ctl[C_PREFILL_TIMEOUT]
@@ -517,7 +520,7 @@ if _IMPORT_ERROR is None:
         if current != 0:
             s = carray(i64(current), (NB_SESSION_CELLS,))
             live = s[S_LIVE] != 0
-            if s[S_ENDED] != 0 or not prefilled(ctl, fl, s, n):
+            if s[S_ENDED] != 0 or not prefilled(ctl, fl, s, n, playing):
                 pass
             elif not playing and fl[F_TRANSPORT] == 0.0 and not live:
                 pass  # paused: the session does not advance

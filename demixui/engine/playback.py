@@ -396,7 +396,7 @@ class Playback:
             self._ctl[C_LIVE_SHORT] = 0
             shared.store(self._ctl, C_CB_SESSION, 0 if session is None else session.address)
         playing = bool(self._ctl[C_PLAYING])
-        if session is None or session.ended or not self._prefilled(session, n):
+        if session is None or session.ended or not self._prefilled(session, n, playing):
             out[:] = 0.0
         elif not playing and self.transport == 0.0 and not session.info.live:
             out[:] = 0.0  # paused: the session does not advance
@@ -409,10 +409,15 @@ class Playback:
         if fade_n:
             out[:fade_n] += fade
 
-    def _prefilled(self, session: Session, n: int) -> bool:
-        """Wait (playing silence, never blocking) until the session can start with stems, or time out."""
+    def _prefilled(self, session: Session, n: int, playing: bool) -> bool:
+        """Wait (playing silence, never blocking) until the session can start with stems, or time out. A file
+        starts at its first block played, not while paused before it (opened, or sought to, and its stems
+        separated before play): the block that starts it plays position 0, the one `output_offset` names.
+        `playing`: as the caller read it for this block (read again here it may differ)."""
         if session.started:
             return True
+        if not playing and not session.info.live:
+            return False
         written = session.source.written
         skip = max(0, written - self.live_buffer) if session.info.live else 0
         if session.info.live:  # the live buffer in, and the stems where it starts separated
@@ -421,7 +426,7 @@ class Playback:
         else:  # the timeout counts from the first decoded samples: opening a file (an MP3 is decoded
             # whole, an hour of it in about 10 s) is silence, not a run of underruns
             ready = self._stems_ready(session, n) or session.source_error is not None
-            waiting = not ready and self._engine._playing and session.source.written > 0
+            waiting = not ready and playing and session.source.written > 0
         if waiting:
             self._prefill_waited += n
             ready = self._prefill_waited >= self.prefill_timeout

@@ -33,7 +33,7 @@ STEMS = ("vocals", "drums", "bass", "other")
 # sound to float rounding, a few LSB apart); 11: bass and voices meet their compressors at a set level, bass
 # darker and roomier, vocal air flat to 11.5 kHz then falling fast, the "other" bus darker; 12: guitar bands
 # far more often, acoustic strums, palm-muted power chords, rhythm guitars doubled by a second take, a bus
-# compressor on every stem).
+# compressor on the vocals (drums and bass: none, their chains compress them already; mastering.stem_bus)).
 GENERATOR_VERSION = 12
 # (family, role) -> share of such parts doubled by a second take panned to the other side
 DOUBLE_ODDS = {

@@ -56,6 +56,11 @@ DRIFT_WINDOW_SECONDS = 0.25  # the smallest live lead over this long decides a d
 SHRINK_AFTER_SECONDS = 10.0  # a grown live buffer gives a block back after this long without a late block
 
 
+def round_up(value: int, step: int) -> int:
+    """`value` rounded up to whole `step`s (samples to whole hops or blocks)."""
+    return -(-value // step) * step
+
+
 def stem_floor(blocksize: int, hop: int) -> int:
     """The least live lead (samples) with which every block's stems can exist (module docstring)."""
     assert blocksize > 0 and hop > 0, (blocksize, hop)
@@ -64,7 +69,7 @@ def stem_floor(blocksize: int, hop: int) -> int:
 
 def least_buffer(blocksize: int, hop: int) -> int:
     """`stem_floor` rounded up to whole blocks: the live buffer with no time for the worker."""
-    return -(-stem_floor(blocksize, hop) // blocksize) * blocksize
+    return round_up(stem_floor(blocksize, hop), blocksize)
 
 
 def compute_blocks(blocksize: int, sample_rate: int, seconds: float = COMPUTE_SECONDS) -> int:
@@ -82,7 +87,7 @@ def live_buffer(blocksize: int, hop: int, sample_rate: int, seconds: float = COM
 
 def live_buffer_max(blocksize: int, hop: int, sample_rate: int) -> int:
     """The most the live buffer grows to after underruns: `GROWTH_BLOCKS` blocks (at least a hop) more."""
-    growth = max(GROWTH_BLOCKS * blocksize, -(-hop // blocksize) * blocksize)
+    growth = max(GROWTH_BLOCKS * blocksize, round_up(hop, blocksize))
     return live_buffer(blocksize, hop, sample_rate) + growth
 
 

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from demixui.engine.live import round_up
 from demixui.engine.priority import raise_thread_priority
 from demixui.engine.session import NB_STEM_CHANNELS, Session
 from demixui.errors import DemixError, ModelOutputError
@@ -98,7 +99,7 @@ class InferenceWorker:
         session = self._engine._session
         if session is not None and session.info.live:
             return self._engine.playback.live_buffer + hop
-        deep = -(-int(FILE_LEAD_SECONDS * self._engine.sample_rate) // hop) * hop
+        deep = round_up(int(FILE_LEAD_SECONDS * self._engine.sample_rate), hop)
         return max(deep, self.near_lead())
 
     def near_lead(self) -> int:
@@ -244,7 +245,7 @@ class InferenceWorker:
         if not (end >= latency and end - latency >= session.source.oldest()):
             return None
         r0 = end
-        sooner = -(-(play + self.near_lead()) // hop) * hop
+        sooner = round_up(play + self.near_lead(), hop)
         if not session.info.live and sooner + MODEL_CROSSFADE <= end and sooner - latency >= max(
                 0, session.source.oldest()):
             held = np.empty((MODEL_CROSSFADE, NB_STEM_CHANNELS), np.float32)
@@ -278,7 +279,7 @@ class InferenceWorker:
             r0 = end  # the stems held stay valid; the new model's continue them without a gap
         else:
             near = self.lead() if session.info.live else self.near_lead()  # a file: the deep lead regrows
-            r0 = -(-max(end, play + near) // hop) * hop
+            r0 = round_up(max(end, play + near), hop)
             start = r0
         q0 = max(0, r0 - latency)
         # The dry audio the callback still needs (from play - L) is held, and q0 >= play - L, so q0 is held.

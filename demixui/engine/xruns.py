@@ -11,6 +11,9 @@ must be installed) and these clients play through it one after another, each in 
 - window: the main window shown (offscreen where there is no display) and playing, its 40 fps refresh on;
 - busy thread: headless playback while a thread of the same process runs a pure-Python CPU-bound loop.
   With a Python audio callback this costs hundreds of underruns; with the native one it should cost none.
+- busy process (not in the default set; `--scenarios silent,busy,busyproc`): the silent client while another
+  process runs the same loop. It is the floor for the busy-thread row: the same CPU taken, but no shared GIL,
+  so what the busy thread costs beyond it is what the GIL costs.
 - live (not in the default set; `--scenarios live`): the server's capture ports separated live, as
   `demixui play --live` does, with its latency (model / buffer / device) and per-hop inference times.
 
@@ -44,7 +47,8 @@ SR = 44100
 JACK_DEVICE = "system JACK"  # matched against 'name, host API' by resolve_device
 SCENARIOS = ("silent", "headless", "window", "busy")
 LABELS = {"silent": "silent client", "headless": "headless playback", "window": "window shown",
-          "busy": "headless + busy thread", "live": "live input"}
+          "busy": "headless + busy thread", "busyproc": "silent + busy process", "live": "live input"}
+FLOORS = ("silent", "busyproc")  # rows that set a floor rather than meet a target
 
 
 class JackDummy:
@@ -95,7 +99,7 @@ def _measure(counters, warmup: float, seconds: float, tick=None) -> dict:
             "app_underruns": end[1] - start[1], "callbacks": end[2] - start[2]}
 
 
-def client_silent(blocksize: int, warmup: float, seconds: float, **_) -> dict:
+def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: bool = False, **_) -> dict:
     import sounddevice as sd
 
     from demixui.engine.backends import resolve_device
@@ -109,10 +113,17 @@ def client_silent(blocksize: int, warmup: float, seconds: float, **_) -> dict:
         outdata.fill(0.0)
 
     index, _ = resolve_device(JACK_DEVICE, "output")
-    with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
-                         callback=callback, latency=2 * blocksize / SR):
-        result = _measure(lambda: (counts[0], 0, counts[1]), warmup, seconds)
-    return {**result, "callback": "python (zeros)", "app_underruns": None}
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy_process else None
+    try:
+        with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
+                             callback=callback, latency=2 * blocksize / SR):
+            result = _measure(lambda: (counts[0], 0, counts[1]), warmup, seconds)
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    notes = "python (zeros)" + (", a busy process beside it" if busy_process else "")
+    return {**result, "callback": notes, "app_underruns": None}
 
 
 def _engine_counters(engine):
@@ -126,6 +137,9 @@ def _busy(stop: threading.Event) -> None:
     while not stop.is_set():
         for i in range(1000):
             x = (x + i * i) % 1000003
+
+
+BUSY_LOOP = "x = 0\nwhile True:\n    for i in range(1000):\n        x = (x + i * i) % 1000003"  # _busy's loop
 
 
 def client_headless(blocksize: int, warmup: float, seconds: float, model: str | None, audio: str,
@@ -205,7 +219,8 @@ def client_live(blocksize: int, warmup: float, seconds: float, model: str | None
 
 
 CLIENTS = {"silent": client_silent, "headless": client_headless, "window": client_window,
-           "busy": lambda **kw: client_headless(busy=True, **kw), "live": client_live}
+           "busy": lambda **kw: client_headless(busy=True, **kw),
+           "busyproc": lambda **kw: client_silent(busy_process=True, **kw), "live": client_live}
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------------
@@ -253,20 +268,23 @@ def table(rows: list[dict], seconds: float, warmup: float, rounds: int = 1) -> s
              f"server, 44.1 kHz, period = block; {os.cpu_count()} CPUs",
              f"{'block':>5}  {'client':<23} {'device':>6} {'app':>4} {'start-up':>8} {'callbacks':>9} "
              f"{'load 1/5 min':>12}  {'target':<6} callback / notes"]
-    floor: dict[int, int] = {}
+    floor = {(row["blocksize"], row["scenario"]): row["device_underruns"] for row in rows
+             if row["scenario"] in FLOORS and "device_underruns" in row}
     for row in rows:
         block, scenario = row["blocksize"], row["scenario"]
         if "device_underruns" not in row:
             lines.append(f"{block:>5}  {LABELS[scenario]:<23} failed: {row.get('error')}")
             continue
         device, app = row["device_underruns"], row["app_underruns"]
-        if scenario == "silent":
-            floor[block] = device
+        if scenario in FLOORS:
             target = ""
         else:
-            ok = app == 0 and device <= floor.get(block, -2) + 1
-            target = ("met" if ok else "missed") if block in floor else ""  # no silent row to compare
+            ok = app == 0 and device <= floor.get((block, "silent"), -2) + 1
+            target = ("met" if ok else "missed") if (block, "silent") in floor else ""  # no silent row
         notes = row.get("callback", "")
+        if scenario == "busy" and (block, "busyproc") in floor:
+            within = device <= floor[(block, "busyproc")] + 1
+            notes += f", {'within' if within else 'above'} the busy-process floor + 1"
         if "ui_fps" in row:
             notes += f", {row['ui_fps']:.1f} UI frames/s"
         if row.get("error"):

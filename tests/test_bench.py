@@ -290,3 +290,18 @@ def test_live_only_runs_each_model_and_block_on_jack_and_replaces_only_its_secti
     assert "--live-only" in text and "| tiny-live.onnx, block 64 | 8.7 | " in text
     assert "### Compute per model hop" in text and "| tiny-live.onnx | 2.90 | " in text
     assert "Live input, JACK dummy server" in capsys.readouterr().out
+
+
+def test_the_live_model_is_scored_beside_the_default_with_its_own_ceiling(tmp_path):
+    from demixui.assets import LIVE_MODEL, asset_path
+    from demixui.bench.quality import measure_quality
+
+    test_set = write_test_set(tmp_path / "test")
+    rows = measure_quality(asset_path(LIVE_MODEL), test_set, 1, beside=True)
+    assert [row.name for row in rows] == ["demixui (live.onnx)",
+                                          "ceiling: oracle ratio mask at live.onnx's STFT (512/128)"], rows
+    model, ceiling = rows
+    assert model.reason is None and ceiling.reason is None, rows
+    assert model.figures["mean"] < ceiling.figures["mean"], rows
+    missing = measure_quality(tmp_path / "absent.onnx", test_set, 1, beside=True)
+    assert len(missing) == 1 and missing[0].reason == "no such model file"

@@ -25,8 +25,15 @@ def _missing(reason: str) -> list[Row]:
     return [Row("quality", LABELS[e].format("model"), {}, reason=reason) for e in ESTIMATES]
 
 
-def measure_quality(model_path: Path | None, test_set: Path | None, max_tracks: int | None) -> list[Row]:
-    """Rows floor, model, ceiling (challenge SDR in dB per stem and their mean), or rows saying why not."""
+def measure_quality(model_path: Path | None, test_set: Path | None, max_tracks: int | None,
+                    beside: bool = False) -> list[Row]:
+    """Rows floor, model, ceiling (challenge SDR in dB per stem and their mean), or rows saying why not.
+
+    `beside`: a further model (the live one) under the first: its row and the ceiling at its own STFT (a
+    shorter window has a lower ceiling), not the floor again, which is the same for every model."""
+    if beside and not Path(model_path).is_file():
+        name = LABELS["model"].format(Path(model_path).name)
+        return [Row("quality", name, {}, reason="no such model file")]
     if test_set is None:
         return _missing("no test set given and none at the default place (pass --test-set DIR)")
     try:
@@ -50,10 +57,12 @@ def measure_quality(model_path: Path | None, test_set: Path | None, max_tracks: 
     seconds = sum(result["seconds"] for result in results)
     note = f"{len(results)} track(s), {seconds:.0f} s in all, from {test_set}"
     rows = []
-    for estimate in ESTIMATES:
+    for estimate in ESTIMATES[1:] if beside else ESTIMATES:
         figures = {stem: means[estimate][stem]["sdr"] for stem in STEM_KEYS}
         figures["mean"] = means[estimate]["all"]["sdr"]
         name = LABELS[estimate].format(Path(model.info.path).name)
+        if beside and estimate == "ceiling":
+            name += f" at {Path(model.info.path).name}'s STFT ({model.info.n_fft}/{model.info.hop})"
         row = Row("quality", name, figures, notes=[note])
         if len(row.figures) < len(figures):
             row.reason = "a stem is silent in every test track, so its SDR is undefined"

@@ -159,6 +159,12 @@ def run_bench(options: BenchOptions, log: Callable[[str], None] = print) -> tupl
     rows += measure_engine(first_model, options.blocksizes, options.engine_seconds, mix, log)
     log("quality: floor, model and ceiling on the test set ...")
     rows += measure_quality(first_model, options.test_set, options.eval_tracks)
+    if first_model is None:  # the shipped default: the live model's quality beside it (issue 14)
+        from demixui.bench.live import bundled_models
+
+        for live_model in bundled_models()[1:]:
+            log(f"quality: {live_model.name} on the test set ...")
+            rows += measure_quality(live_model, options.test_set, options.eval_tracks, beside=True)
     rows += measure_cores(first_model, mix, SAMPLE_RATE, options.cores_seconds, log)
     rows += _live_rows(options, mix, log)
     return _report(options, machine, audio_source, mix, peer_mix, wall, cpu, rows), rows

@@ -126,18 +126,18 @@ def _check_dequantized(float_path, int8_path, levels: int = 254):
 def test_init_from_an_int8_file_dequantizes_its_weights(tiny_live_model_path, int8_live):
     from demixui.model.training import initial_model
 
-    _check_dequantized(tiny_live_model_path, int8_live)
+    _check_dequantized(tiny_live_model_path, int8_live, levels=126)  # the default: 7-bit per-channel weights
     model, note = initial_model(int8_live)  # what `demixui train --init` starts from
     assert model.config == separator_from_onnx(tiny_live_model_path).config
     assert "(model tiny-live-test-int8, tiny-live-int8.onnx)" in note
 
 
-def test_per_channel_int8_dequantizes_too(tiny_live_model_path, tmp_path):
-    # 7-bit per-channel weights: per-channel scales and zero points broadcast over the output axis
-    out = tmp_path / "pc.onnx"
-    meta = quantize_model_file(tiny_live_model_path, out, per_channel=True, reduce_range=True)
-    assert meta["quantization"]["per_channel"] is True
-    _check_dequantized(tiny_live_model_path, out, levels=126)
+def test_per_tensor_int8_dequantizes_too(tiny_live_model_path, tmp_path):
+    # 8-bit weights with one scale per tensor (live model 0.1's setting): one scale and zero point per matrix
+    out = tmp_path / "pt.onnx"
+    meta = quantize_model_file(tiny_live_model_path, out, per_channel=False, reduce_range=False)
+    assert meta["quantization"]["per_channel"] is False
+    _check_dequantized(tiny_live_model_path, out, levels=254)
 
 
 def test_a_file_that_strays_is_not_written(tiny_live_model_path, tmp_path, monkeypatch):

@@ -113,7 +113,7 @@ def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: b
         outdata.fill(0.0)
 
     index, _ = resolve_device(JACK_DEVICE, "output")
-    busy = subprocess.Popen([sys.executable, "-c", BUSY_LOOP]) if busy_process else None
+    busy = subprocess.Popen([sys.executable, "-c", BUSY_PROCESS]) if busy_process else None
     try:
         with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
                              callback=callback, latency=2 * blocksize / SR):
@@ -139,7 +139,8 @@ def _busy(stop: threading.Event) -> None:
             x = (x + i * i) % 1000003
 
 
-BUSY_LOOP = "x = 0\nwhile True:\n    for i in range(1000):\n        x = (x + i * i) % 1000003"  # _busy's loop
+# The busy-process floor runs `_busy` itself, in another interpreter, until it is killed.
+BUSY_PROCESS = "import threading; from demixui.engine.xruns import _busy; _busy(threading.Event())"
 
 
 def client_headless(blocksize: int, warmup: float, seconds: float, model: str | None, audio: str,

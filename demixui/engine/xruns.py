@@ -23,14 +23,28 @@ Each client plays `--warmup` seconds first (a JACK client's connection often cos
 as start-up) and then `--seconds`, and reports the device underruns (PortAudio's output-underflow flag),
 the app underruns (blocks the dry mix stood in for late stems), callbacks and, for the window, UI frames per
 second. The table gives the load average after each row: on a shared machine compare rows measured together.
-Target (issue 15): headless, window and busy at most the silent client's underruns plus one, app 0.
+
+Beside (the default; `--no-beside` turns it off): while each client plays, the silent client plays on the
+same server, started first, and the server's log says which client was late whenever a cycle failed ("client
+= NAME was not finished") or that the server's own thread woke late. Every client of a JACK server sees every
+xrun, so a client's device underruns are not all its own; and a VM stalls in bursts, so two clients measured
+one after the other meet different bursts (five-minute counts swapped between clients from run to run).
+Played together, both meet the same machine, and each row gives the cycles each of them made late over the
+client's span, the server's late wake-ups, and p: the chance that a client no more prone to lateness than the
+silent one makes at least this many of the two's late cycles (an exact binomial test).
+Target (issue 15): headless, window and busy at most the silent client's underruns plus one, app 0; with
+`--beside`, the late cycles the client caused against those the silent client beside it caused.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
 import os
+import re
+import select
 import shutil
 import subprocess
 import sys
@@ -54,7 +68,8 @@ FLOORS = ("silent", "busyproc")  # rows that set a floor rather than meet a targ
 class JackDummy:
     """`jackd --realtime -d dummy -r RATE -p PERIOD -P PLAYBACK` under a private name (so parallel runs do not
     collide); `env` reaches it. Also the tests' JACK server (tests/jack_server.py). DeviceError if it cannot
-    start. `playback`: its output ports (PortAudio's "system" device has that many output channels)."""
+    start. `playback`: its output ports (PortAudio's "system" device has that many output channels). Its log
+    lines are kept with the time each came (`log_since`): they name the client that made a cycle late."""
 
     def __init__(self, period: int, rate: int = SR, playback: int = 2):
         jackd, wait = shutil.which("jackd"), shutil.which("jack_wait")
@@ -65,12 +80,29 @@ class JackDummy:
                     "JACK_NO_START_SERVER": "1"}
         command = [jackd, "--realtime", "-n", name, "-d", "dummy", "-r", str(rate), "-p", str(period), "-P",
                    str(playback)]
-        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(command, env=self.env, stdout=subprocess.PIPE,
+                                        stderr=subprocess.STDOUT, text=True, errors="replace")
+        self._log: list[tuple[float, str]] = []
+        self._reader = threading.Thread(target=self._read_log, name="demixui-jackd-log", daemon=True)
+        self._reader.start()
         if subprocess.run([wait, "-w", "-t", "10"], env=self.env, capture_output=True).returncode != 0:
             status = self.process.poll()
             self.stop()
             raise DeviceError(f"the JACK dummy server did not start (exit status {status})")
+
+    def _read_log(self) -> None:
+        for line in self.process.stdout:  # jackd writes its messages from a non-real-time thread, promptly
+            self._log.append((time.monotonic(), line.rstrip()))
+
+    def log_since(self, start: float, end: float) -> list[str]:
+        """The server's log lines that came between the `time.monotonic()` times `start` and `end`."""
+        time.sleep(0.2)  # lines of the span's last cycles still on their way
+        return [line for stamp, line in list(self._log) if start <= stamp <= end]
+
+    def client_names(self) -> list[str]:
+        """The clients (other than the server's own ports) with ports on the server now."""
+        listing = subprocess.run(["jack_lsp"], env=self.env, capture_output=True, text=True).stdout
+        return sorted({port.split(":")[0] for port in listing.split() if not port.startswith("system:")})
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -80,11 +112,14 @@ class JackDummy:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self._reader.join(5)
+        self.process.stdout.close()
 
 
 # -- clients (each runs in its own process, started after the server) ----------------------------------------
 def _measure(counters, warmup: float, seconds: float, tick=None) -> dict:
-    """Sleep through the warm-up and the measured window (or run `tick(deadline)`); returns the counts."""
+    """Sleep through the warm-up and the measured window (or run `tick(deadline)`); returns the counts and the
+    window's span (`time.monotonic`, which every process on the machine shares)."""
     def wait(duration: float) -> None:
         if tick is None:
             time.sleep(duration)
@@ -92,14 +127,17 @@ def _measure(counters, warmup: float, seconds: float, tick=None) -> dict:
             tick(time.monotonic() + duration)
 
     wait(warmup)
-    start = counters()
+    start, begun = counters(), time.monotonic()
     wait(seconds)
-    end = counters()
+    end, ended = counters(), time.monotonic()
     return {"startup_underruns": start[0], "device_underruns": end[0] - start[0],
-            "app_underruns": end[1] - start[1], "callbacks": end[2] - start[2]}
+            "app_underruns": end[1] - start[1], "callbacks": end[2] - start[2], "span": [begun, ended]}
 
 
-def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: bool = False, **_) -> dict:
+@contextlib.contextmanager
+def _silent_stream(blocksize: int):
+    """A sounddevice stream on the JACK server whose Python callback only writes zeros; yields its counters
+    (device underruns, 0, callbacks)."""
     import sounddevice as sd
 
     from demixui.engine.backends import resolve_device
@@ -113,17 +151,32 @@ def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: b
         outdata.fill(0.0)
 
     index, _ = resolve_device(JACK_DEVICE, "output")
+    with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
+                         callback=callback, latency=2 * blocksize / SR):
+        yield lambda: (counts[0], 0, counts[1])
+
+
+def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: bool = False, **_) -> dict:
     busy = subprocess.Popen([sys.executable, "-c", BUSY_PROCESS]) if busy_process else None
     try:
-        with sd.OutputStream(samplerate=SR, blocksize=blocksize, device=index, channels=2, dtype="float32",
-                             callback=callback, latency=2 * blocksize / SR):
-            result = _measure(lambda: (counts[0], 0, counts[1]), warmup, seconds)
+        with _silent_stream(blocksize) as counters:
+            result = _measure(counters, warmup, seconds)
     finally:
         if busy is not None:
             busy.kill()
             busy.wait()
     notes = "python (zeros)" + (", a busy process beside it" if busy_process else "")
     return {**result, "callback": notes, "app_underruns": None}
+
+
+def client_beside(blocksize: int, warmup: float, **_) -> dict:
+    """The silent client beside another client on the same server: it prints "ready" once it has played
+    `warmup` seconds, then plays until its standard input closes."""
+    with _silent_stream(blocksize) as counters:
+        time.sleep(warmup)
+        print("ready", flush=True)
+        sys.stdin.read()
+        return {"device_underruns": counters()[0]}
 
 
 def _engine_counters(engine):
@@ -221,17 +274,67 @@ def client_live(blocksize: int, warmup: float, seconds: float, model: str | None
 
 CLIENTS = {"silent": client_silent, "headless": client_headless, "window": client_window,
            "busy": lambda **kw: client_headless(busy=True, **kw),
-           "busyproc": lambda **kw: client_silent(busy_process=True, **kw), "live": client_live}
+           "busyproc": lambda **kw: client_silent(busy_process=True, **kw), "live": client_live,
+           "beside": client_beside}
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------------
 def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float, args, audio: str) -> dict:
+    """One client's run on `server`; with `args.beside`, the silent client plays on the same server the whole
+    time, and the row gets the late cycles each caused over the client's span (`late_counts`)."""
     command = [sys.executable, "-m", "demixui.engine.xruns", "--client", scenario, "--blocks", str(blocksize),
                "--seconds", str(seconds), "--warmup", str(args.warmup), "--audio", audio]
     if args.model:
         command += ["--model", args.model]
     env = {**server.env, CALLBACK_ENV: args.callback}
-    return run_client_process(command, env, seconds + args.warmup + 180)
+    limit = seconds + args.warmup + 180
+    if not args.beside:
+        return run_client_process(command, env, limit)
+    reference = subprocess.Popen(
+        [sys.executable, "-m", "demixui.engine.xruns", "--client", "beside", "--blocks", str(blocksize),
+         "--warmup", str(args.warmup)],
+        env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([reference.stdout], [], [], args.warmup + 60)
+        if not ready or reference.stdout.readline().strip() != "ready":
+            reference.kill()
+            error = (reference.communicate()[1].strip().splitlines() or ["no answer"])[-1]
+            return {"error": f"the silent client beside it did not start: {error}"}
+        names = server.client_names()
+        # PortAudio's JACK host API fails to open a device when two clients start at the same moment, so the
+        # client starts only once the one beside it plays.
+        result = run_client_process(command, env, limit)
+        out, err = reference.communicate(input="", timeout=60)  # its standard input closes: it stops
+    finally:
+        if reference.poll() is None:
+            reference.kill()
+            reference.wait()
+    if reference.returncode != 0 or len(names) != 1:
+        return {**result, "error": "the silent client beside it failed: "
+                + (err.strip().splitlines() or [f"exit status {reference.returncode}, clients {names}"])[-1]}
+    if "span" not in result:
+        return result
+    return {**result, **late_counts(server.log_since(result["span"][0], result["span"][1]), names[0])}
+
+
+LATE_CLIENT = re.compile(r"client = (.+) was not finished")
+LATE_SERVER = "JackTimedDriver::Process XRun"
+
+
+def late_counts(lines: list[str], beside: str) -> dict:
+    """From the server's log lines over a span: the cycles a client was late in (not finished when the next
+    began: the client's own; `beside`'s apart) and the server's own late wake-ups."""
+    late = [match.group(1) for match in map(LATE_CLIENT.search, lines) if match]
+    return {"late_own": sum(name != beside for name in late), "late_beside": late.count(beside),
+            "late_server": sum(LATE_SERVER in line for line in lines)}
+
+
+def more_than_beside_p(own: int, beside: int) -> float:
+    """How likely a client no more prone to lateness than the silent one beside it (the same span, the same
+    server) would make at least `own` of the two's `own + beside` late cycles: the exact one-sided test for
+    two Poisson counts over equal time (given the total, the client's count is binomial with p = 1/2)."""
+    total = own + beside
+    return sum(math.comb(total, k) for k in range(own, total + 1)) / 2**total
 
 
 def run_client_process(command: list[str], env: dict, limit: float) -> dict:
@@ -251,8 +354,13 @@ def combine(parts: list[dict]) -> dict:
     if any("device_underruns" not in part for part in parts):
         return next(part for part in parts if "device_underruns" not in part)
     row = dict(parts[-1])
-    for key in ("device_underruns", "startup_underruns", "callbacks", "seconds"):
-        row[key] = sum(part[key] for part in parts)
+    row.pop("span", None)
+    for key in ("device_underruns", "startup_underruns", "callbacks", "seconds", "late_own", "late_beside",
+                "late_server"):
+        if all(key in part for part in parts):
+            row[key] = sum(part[key] for part in parts)
+        else:
+            row.pop(key, None)
     apps = [part["app_underruns"] for part in parts]
     row["app_underruns"] = None if apps[0] is None else sum(apps)
     row["load"] = [sum(part["load"][i] for part in parts) / len(parts) for i in range(3)]
@@ -264,11 +372,20 @@ def combine(parts: list[dict]) -> dict:
 
 
 def table(rows: list[dict], seconds: float, warmup: float, rounds: int = 1) -> str:
+    """The rows as a text table. Rows measured beside the silent client (`--beside`) are read against it: the
+    target is the issue's (late cycles the client caused at most the silent client's + 1, app underruns 0)
+    and p is `more_than_beside_p`; other rows against the silent client's row of the same block."""
     split = f" in {rounds} alternating rounds" if rounds > 1 else ""
+    paired = any("late_own" in row for row in rows)
     lines = [f"Device underruns in {seconds:g} s{split} (each after {warmup:g} s of warm-up) on a JACK dummy "
-             f"server, 44.1 kHz, period = block; {os.cpu_count()} CPUs",
-             f"{'block':>5}  {'client':<23} {'device':>6} {'app':>4} {'start-up':>8} {'callbacks':>9} "
-             f"{'load 1/5 min':>12}  {'target':<6} callback / notes"]
+             f"server, 44.1 kHz, period = block; {os.cpu_count()} CPUs"
+             + ("\nlate cycles (the server names the late client): own = the client's, beside = the "
+                "silent client's beside it at the same time, server = the server woke late; p: chance of "
+                "this many with no more lateness than the silent client's" if paired else ""),
+             f"{'block':>5}  {'client':<23} {'device':>6} "
+             + (f"{'own':>4} {'beside':>6} {'server':>6} {'p':>5} " if paired else "")
+             + f"{'app':>4} {'start-up':>8} {'callbacks':>9} {'load 1/5 min':>12}  {'target':<6} "
+               "callback / notes"]
     floor = {(row["blocksize"], row["scenario"]): row["device_underruns"] for row in rows
              if row["scenario"] in FLOORS and "device_underruns" in row}
     for row in rows:
@@ -277,8 +394,11 @@ def table(rows: list[dict], seconds: float, warmup: float, rounds: int = 1) -> s
             lines.append(f"{block:>5}  {LABELS[scenario]:<23} failed: {row.get('error')}")
             continue
         device, app = row["device_underruns"], row["app_underruns"]
+        own, beside = row.get("late_own"), row.get("late_beside")
         if scenario in FLOORS:
             target = ""
+        elif own is not None:
+            target = "met" if app == 0 and own <= beside + 1 else "missed"
         else:
             ok = app == 0 and device <= floor.get((block, "silent"), -2) + 1
             target = ("met" if ok else "missed") if (block, "silent") in floor else ""  # no silent row
@@ -290,8 +410,12 @@ def table(rows: list[dict], seconds: float, warmup: float, rounds: int = 1) -> s
             notes += f", {row['ui_fps']:.1f} UI frames/s"
         if row.get("error"):
             notes += f", error: {row['error']}"
+        pair = ""
+        if paired:
+            pair = (f"{own:>4} {beside:>6} {row['late_server']:>6} {more_than_beside_p(own, beside):>5.2f} "
+                    if own is not None else f"{'-':>4} {'-':>6} {'-':>6} {'-':>5} ")
         load = row["load"]
-        lines.append(f"{block:>5}  {LABELS[scenario]:<23} {device:>6} {'-' if app is None else app:>4} "
+        lines.append(f"{block:>5}  {LABELS[scenario]:<23} {device:>6} {pair}{'-' if app is None else app:>4} "
                      f"{row['startup_underruns']:>8} {row['callbacks']:>9} {load[0]:>6.2f} {load[1]:>5.2f}  "
                      f"{target:<6} {notes}")
     return "\n".join(lines)
@@ -309,6 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="ONNX model (default: the bundled one)")
     parser.add_argument("--callback", choices=("native", "python"), default="native",
                         help="the app's audio callback (python: the fallback, for comparison)")
+    parser.add_argument("--beside", action=argparse.BooleanOptionalAction, default=True,
+                        help="play the silent client on the same server beside each client, and read the "
+                             "late cycles the server names the client for against the silent client's")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
     parser.add_argument("--client", choices=tuple(CLIENTS), help=argparse.SUPPRESS)
     parser.add_argument("--audio", default=None, help=argparse.SUPPRESS)

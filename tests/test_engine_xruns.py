@@ -32,6 +32,7 @@ def test_xruns_measures_the_silent_client_and_the_app_under_a_busy_thread(tiny_m
     # Each client played beside the silent client on the same server; the server's log was read for both.
     for row in rows:
         assert all(row[key] >= 0 for key in ("late_own", "late_beside", "late_server")), row
+        assert row["beside_first"] == 1, row  # it joined first in one round of two
     table = capsys.readouterr().out
     assert "headless + busy thread" in table and "load 1/5 min" in table and "late cycles" in table
     assert "busy-process floor + 1" in table  # the busy row is read against the busy process's floor too

@@ -18,7 +18,8 @@ must be installed) and these clients play through it one after another, each in 
   `demixui play --live` does, with its latency (model / buffer / device) and per-hop inference times.
 
 With `--rounds R` every client runs R times for seconds / R, in turn, and the counts are summed: on a
-machine whose load drifts (the silent client's floor moves with it) this weighs on every client alike.
+machine whose load drifts (the silent client's floor moves with it) this weighs on every client alike. With
+`--beside`, the silent client joins the server first in odd rounds and second in even ones: give an even R.
 Each client plays `--warmup` seconds first (a JACK client's connection often costs one xrun; counted apart
 as start-up) and then `--seconds`, and reports the device underruns (PortAudio's output-underflow flag),
 the app underruns (blocks the dry mix stood in for late stems), callbacks and, for the window, UI frames per
@@ -98,6 +99,13 @@ class JackDummy:
         """The server's log lines that came between the `time.monotonic()` times `start` and `end`."""
         time.sleep(0.2)  # lines of the span's last cycles still on their way
         return [line for stamp, line in list(self._log) if start <= stamp <= end]
+
+    def wait_for_clients(self, count: int, timeout: float) -> list[str]:
+        """`client_names()` once it lists `count` clients, or when `timeout` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while len(names := self.client_names()) < count and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return names
 
     def client_names(self) -> list[str]:
         """The clients (other than the server's own ports) with ports on the server now."""
@@ -279,9 +287,16 @@ CLIENTS = {"silent": client_silent, "headless": client_headless, "window": clien
 
 
 # -- the orchestrator ---------------------------------------------------------------------------------------
-def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float, args, audio: str) -> dict:
-    """One client's run on `server`; with `args.beside`, the silent client plays on the same server the whole
-    time, and the row gets the late cycles each caused over the client's span (`late_counts`)."""
+BESIDE_START_SECONDS = 10.0  # time for the silent client to start and warm up when it joins second
+
+
+def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float, args, audio: str,
+               beside_first: bool = True) -> dict:
+    """One client's run on `server`; with `args.beside`, the silent client plays on the same server over the
+    client's whole measured span, and the row gets the late cycles each caused in it (`late_counts`).
+    `beside_first`: the silent client joins the server first (else the client does, and the silent client
+    joins during the client's warm-up, lengthened by BESIDE_START_SECONDS): the order rounds alternate, as
+    the client that joined second is the more often late one (two silent clients: 125 and 67 in a minute)."""
     command = [sys.executable, "-m", "demixui.engine.xruns", "--client", scenario, "--blocks", str(blocksize),
                "--seconds", str(seconds), "--warmup", str(args.warmup), "--audio", audio]
     if args.model:
@@ -290,31 +305,66 @@ def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float,
     limit = seconds + args.warmup + 180
     if not args.beside:
         return run_client_process(command, env, limit)
-    reference = subprocess.Popen(
-        [sys.executable, "-m", "demixui.engine.xruns", "--client", "beside", "--blocks", str(blocksize),
-         "--warmup", str(args.warmup)],
-        env=server.env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not beside_first:
+        command[command.index("--warmup") + 1] = str(args.warmup + BESIDE_START_SECONDS)
+    client = reference = None
     try:
+        before = []
+        if not beside_first:
+            client = _start(command, env)
+            before = server.wait_for_clients(1, 90.0)
+            if len(before) != 1:
+                return {"error": f"the client did not join the server in 90 s (clients: {before})"}
+        # PortAudio's JACK host API fails to open a device when two clients start at the same moment, so one
+        # starts only once the other's ports are on the server.
+        reference = _start([sys.executable, "-m", "demixui.engine.xruns", "--client", "beside", "--blocks",
+                            str(blocksize), "--warmup", str(args.warmup)], server.env, stdin=True)
         ready, _, _ = select.select([reference.stdout], [], [], args.warmup + 60)
         if not ready or reference.stdout.readline().strip() != "ready":
-            reference.kill()
-            error = (reference.communicate()[1].strip().splitlines() or ["no answer"])[-1]
-            return {"error": f"the silent client beside it did not start: {error}"}
-        names = server.client_names()
-        # PortAudio's JACK host API fails to open a device when two clients start at the same moment, so the
-        # client starts only once the one beside it plays.
-        result = run_client_process(command, env, limit)
-        out, err = reference.communicate(input="", timeout=60)  # its standard input closes: it stops
+            return {"error": "the silent client beside it did not start: " + _last_error(reference)}
+        ready_at = time.monotonic()
+        names = [name for name in server.client_names() if name not in before]
+        if beside_first:
+            client = _start(command, env)
+        result = _answer(client, limit)
+        reference.communicate(input="", timeout=60)  # its standard input closes: it stops
     finally:
-        if reference.poll() is None:
-            reference.kill()
-            reference.wait()
-    if reference.returncode != 0 or len(names) != 1:
-        return {**result, "error": "the silent client beside it failed: "
-                + (err.strip().splitlines() or [f"exit status {reference.returncode}, clients {names}"])[-1]}
+        for process in (client, reference):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.communicate()
     if "span" not in result:
         return result
-    return {**result, **late_counts(server.log_since(result["span"][0], result["span"][1]), names[0])}
+    if reference.returncode != 0 or len(names) != 1:
+        return {**result, "error": f"the silent client beside it failed (exit status {reference.returncode}, "
+                                   f"its clients {names})"}
+    if ready_at > result["span"][0]:
+        return {**result, "error": "the silent client beside it was not playing when the span began"}
+    return {**result, "beside_first": beside_first,
+            **late_counts(server.log_since(result["span"][0], result["span"][1]), names[0])}
+
+
+def _start(command: list[str], env: dict, stdin: bool = False) -> subprocess.Popen:
+    return subprocess.Popen(command, env=env, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _last_error(process: subprocess.Popen) -> str:
+    if process.poll() is None:
+        process.kill()
+    return (process.communicate()[1].strip().splitlines() or [f"exit status {process.returncode}"])[-1]
+
+
+def _answer(process: subprocess.Popen, limit: float) -> dict:
+    """The JSON of a client process's last output line, or {"error": its last error line}."""
+    try:
+        out, err = process.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        return {"error": f"no answer in {limit:.0f} s"}
+    lines = out.strip().splitlines()
+    if process.returncode != 0 or not lines:
+        return {"error": (err.strip().splitlines() or [f"exit status {process.returncode}"])[-1]}
+    return json.loads(lines[-1])
 
 
 LATE_CLIENT = re.compile(r"client = (.+) was not finished")
@@ -339,14 +389,13 @@ def more_than_beside_p(own: int, beside: int) -> float:
 
 def run_client_process(command: list[str], env: dict, limit: float) -> dict:
     """Run one client process; the JSON of its last output line, or {"error": its last error line}."""
+    process = _start(command, env)
     try:
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        return {"error": f"no answer in {limit:.0f} s"}
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        return {"error": (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]}
-    return json.loads(lines[-1])
+        return _answer(process, limit)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def combine(parts: list[dict]) -> dict:
@@ -368,6 +417,8 @@ def combine(parts: list[dict]) -> dict:
         row["ui_fps"] = sum(part["ui_fps"] for part in parts) / len(parts)
     row["error"] = "; ".join(part["error"] for part in parts if part.get("error")) or None
     row["rounds"] = len(parts)
+    if "beside_first" in row:
+        row["beside_first"] = sum(bool(part.get("beside_first")) for part in parts)  # rounds it joined first
     return row
 
 
@@ -466,7 +517,8 @@ def main(argv: list[str] | None = None) -> int:
                     for scenario in scenarios:
                         seconds = args.seconds / args.rounds
                         part = {"blocksize": block, "scenario": scenario, "seconds": seconds,
-                                **run_client(server, scenario, block, seconds, args, audio),
+                                **run_client(server, scenario, block, seconds, args, audio,
+                                             beside_first=round_index % 2 == 0),
                                 "load": os.getloadavg()}
                         parts[scenario].append(part)
                         line = table([part], seconds, args.warmup).splitlines()[-1]

@@ -26,13 +26,14 @@ the app underruns (blocks the dry mix stood in for late stems), callbacks and, f
 second. The table gives the load average after each row: on a shared machine compare rows measured together.
 
 Beside (the default; `--no-beside` turns it off): while each client plays, the silent client plays on the
-same server, started first, and the server's log says which client was late whenever a cycle failed ("client
-= NAME was not finished") or that the server's own thread woke late. Every client of a JACK server sees every
-xrun, so a client's device underruns are not all its own; and a VM stalls in bursts, so two clients measured
-one after the other meet different bursts (five-minute counts swapped between clients from run to run).
-Played together, both meet the same machine, and each row gives the cycles each of them made late over the
-client's span, the server's late wake-ups, and p: the chance that a client no more prone to lateness than the
-silent one makes at least this many of the two's late cycles (an exact binomial test).
+same server (joining it first or second by round), and the server's log says which client was late whenever
+a cycle failed ("client = NAME was not finished") or that the server's own thread woke late. Every client of a
+JACK server sees every xrun, so a client's device underruns are not all its own; and a VM stalls in bursts, so
+two clients measured one after the other meet different bursts (five-minute counts swapped between clients
+from run to run). Played together, both meet the same machine, and each row gives the cycles each of them made
+late over the client's span, the server's late wake-ups, and p: the chance that a client no more prone to
+lateness than the silent one makes at least this many of the two's late cycles (an exact binomial test that
+takes late cycles as independent; they come in bursts, so read p against the silent client's own row).
 Target (issue 15): headless, window and busy at most the silent client's underruns plus one, app 0; with
 `--beside`, the late cycles the client caused against those the silent client beside it caused.
 """
@@ -295,8 +296,8 @@ def run_client(server: JackDummy, scenario: str, blocksize: int, seconds: float,
     """One client's run on `server`; with `args.beside`, the silent client plays on the same server over the
     client's whole measured span, and the row gets the late cycles each caused in it (`late_counts`).
     `beside_first`: the silent client joins the server first (else the client does, and the silent client
-    joins during the client's warm-up, lengthened by BESIDE_START_SECONDS): the order rounds alternate, as
-    the client that joined second is the more often late one (two silent clients: 125 and 67 in a minute)."""
+    joins during the client's warm-up, lengthened by BESIDE_START_SECONDS). Rounds alternate the order: the
+    client that joined second was the later one in most rounds (block 128: 240 late cycles against 30-73)."""
     command = [sys.executable, "-m", "demixui.engine.xruns", "--client", scenario, "--blocks", str(blocksize),
                "--seconds", str(seconds), "--warmup", str(args.warmup), "--audio", audio]
     if args.model:

@@ -180,12 +180,12 @@ def client_silent(blocksize: int, warmup: float, seconds: float, busy_process: b
 
 def client_beside(blocksize: int, warmup: float, **_) -> dict:
     """The silent client beside another client on the same server: it prints "ready" once it has played
-    `warmup` seconds, then plays until its standard input closes."""
-    with _silent_stream(blocksize) as counters:
+    `warmup` seconds, then plays until its standard input closes. The server's log counts for it."""
+    with _silent_stream(blocksize):
         time.sleep(warmup)
         print("ready", flush=True)
         sys.stdin.read()
-        return {"device_underruns": counters()[0]}
+    return {}
 
 
 def _engine_counters(engine):
@@ -350,10 +350,14 @@ def _start(command: list[str], env: dict, stdin: bool = False) -> subprocess.Pop
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def _last_error(process: subprocess.Popen) -> str:
-    if process.poll() is None:
-        process.kill()
-    return (process.communicate()[1].strip().splitlines() or [f"exit status {process.returncode}"])[-1]
+def _last_error(process: subprocess.Popen, err: str | None = None) -> str:
+    """The last line a client process wrote to standard error (killing it first if it runs), or its exit
+    status; `err`: what it wrote, when that is already read."""
+    if err is None:
+        if process.poll() is None:
+            process.kill()
+        err = process.communicate()[1]
+    return (err.strip().splitlines() or [f"exit status {process.returncode}"])[-1]
 
 
 def _answer(process: subprocess.Popen, limit: float) -> dict:
@@ -364,7 +368,7 @@ def _answer(process: subprocess.Popen, limit: float) -> dict:
         return {"error": f"no answer in {limit:.0f} s"}
     lines = out.strip().splitlines()
     if process.returncode != 0 or not lines:
-        return {"error": (err.strip().splitlines() or [f"exit status {process.returncode}"])[-1]}
+        return {"error": _last_error(process, err)}
     return json.loads(lines[-1])
 
 
